@@ -1,0 +1,144 @@
+"""Data for the chapters: seeded task generators and corpora that ship offline.
+
+Nothing here downloads. Generators take a PRNG key (JAX tasks, traceable inside ``jit``) or a
+seed (NumPy data sets drawn once), so every chapter sees the same data on every run.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._checks import check_positive_int
+
+
+# --------------------------------------------------------------------------------------------
+# A real series: yearly sunspot numbers
+# --------------------------------------------------------------------------------------------
+def sunspots():
+    """Yearly mean sunspot numbers 1700-2008 as ``(years, values)`` float32 arrays.
+
+    The data ship inside statsmodels (``statsmodels.datasets.sunspots``; public domain, from the
+    National Geophysical Data Center), so nothing is downloaded.
+    """
+    from statsmodels.datasets import sunspots as ds
+
+    frame = ds.load_pandas().data
+    return frame["YEAR"].to_numpy(np.float32), frame["SUNACTIVITY"].to_numpy(np.float32)
+
+
+def windows(series, p: int):
+    """Sliding windows of a 1-D series: ``X[i] = series[i:i+p]``, ``y[i] = series[i+p]``."""
+    check_positive_int(p, "p")
+    series = np.asarray(series)
+    if series.ndim != 1:
+        raise ValueError(f"series must be 1-D, got shape {series.shape}")
+    if len(series) <= p:
+        raise ValueError(f"series of length {len(series)} is too short for windows of p={p}")
+    X = np.lib.stride_tricks.sliding_window_view(series[:-1], p)
+    return X.copy(), series[p:].copy()
+
+
+# --------------------------------------------------------------------------------------------
+# Memory tasks
+# --------------------------------------------------------------------------------------------
+def flipflop(key, batch: int, time: int, p_command: float = 0.1):
+    """The flip-flop (latch) task: remember the last command, however long ago it came.
+
+    Input ``x: [batch, time, 1]`` is +1 ("set"), -1 ("reset") or 0 (nothing) at each step; a
+    command arrives with probability ``p_command``. The target at step t is 1 if the most recent
+    command up to t was "set", else 0 (also 0 before any command). Also returns ``lag: [batch,
+    time]``, the number of steps since that command (``time`` if there was none), which tells how
+    far back a model must remember. Returns ``(x, target, lag)``.
+    """
+    k1, k2 = jax.random.split(key)
+    command = jax.random.bernoulli(k1, p_command, (batch, time))
+    sign = jnp.where(jax.random.bernoulli(k2, 0.5, (batch, time)), 1.0, -1.0)
+    x = jnp.where(command, sign, 0.0)
+
+    def step(carry, inp):
+        state, lag = carry
+        c, s = inp
+        state = jnp.where(c, (s > 0).astype(jnp.int32), state)
+        lag = jnp.where(c, 0, lag + 1)
+        return (state, lag), (state, lag)
+
+    init = (jnp.zeros(batch, jnp.int32), jnp.full(batch, time - 1, jnp.int32))
+    _, (target, lag) = jax.lax.scan(step, init, (command.T, sign.T))
+    return x[..., None], target.T, jnp.minimum(lag.T, time)
+
+
+def delayed_echo(key, batch: int, time: int, delay: int):
+    """Repeat the input ``delay`` steps later: ``x_t`` in {-1, +1}, target ``y_t = x_{t-delay}``.
+
+    Returns ``(x: [batch, time, 1], y: [batch, time, 1], mask: [batch, time])``; the first
+    ``delay`` steps have no target (mask 0). Predicting 0 everywhere gives MSE 1.
+    """
+    x = jnp.where(jax.random.bernoulli(key, 0.5, (batch, time, 1)), 1.0, -1.0)
+    y = jnp.concatenate([jnp.zeros((batch, delay, 1)), x[:, : time - delay]], axis=1)
+    mask = jnp.broadcast_to(jnp.arange(time) >= delay, (batch, time)).astype(jnp.float32)
+    return x, y, mask
+
+
+# --------------------------------------------------------------------------------------------
+# Two application sketches
+# --------------------------------------------------------------------------------------------
+FILLER = ["the", "movie", "was", "plot", "acting", "and", "but", "really", "quite", "a"]
+POSITIVE = ["good", "great", "fun", "superb"]
+NEGATIVE = ["bad", "dull", "awful", "boring"]
+VOCAB = ["<pad>", "not"] + FILLER + POSITIVE + NEGATIVE
+
+
+def reviews(n: int, seed: int, length: int = 12):
+    """A toy sentiment task in which word order matters: negation flips the next word.
+
+    Each review has ``length`` tokens from :data:`VOCAB`: fillers and one or three sentiment
+    words, each preceded by "not" with probability 1/2. Its label is 1 (positive) if the
+    sentiment words, with negated ones flipped, are mostly positive. "not good ... bad" and
+    "good ... not bad" hold the same bag of words but opposite labels, so no order-free model can
+    be perfect. Returns ``(tokens: [n, length] int32, labels: [n] int32)``.
+    """
+    check_positive_int(n, "n")
+    if length < 6:
+        raise ValueError(f"length must be at least 6 tokens to hold three negated words, got {length}")
+    rng = np.random.default_rng(seed)
+    index = {w: i for i, w in enumerate(VOCAB)}
+    tokens = np.zeros((n, length), np.int32)
+    labels = np.zeros(n, np.int32)
+    for i in range(n):
+        words = list(rng.choice(FILLER, length))
+        k = rng.choice([1, 3])
+        while True:  # k positions, none first, no two adjacent (each may need a "not" before it)
+            slots = np.sort(rng.choice(np.arange(1, length), k, replace=False))
+            if np.all(np.diff(slots) >= 2):
+                break
+        score = 0
+        for s in slots:
+            positive = rng.random() < 0.5
+            negated = rng.random() < 0.5
+            words[s] = rng.choice(POSITIVE if positive else NEGATIVE)
+            if negated:
+                words[s - 1] = "not"
+            score += (1 if positive else -1) * (-1 if negated else 1)
+        tokens[i] = [index[w] for w in words]
+        labels[i] = int(score > 0)
+    return tokens, labels
+
+
+def two_tones(key, batch: int, time: int, periods=(4.0, 9.0), p_switch: float = 0.05,
+              noise: float = 0.3):
+    """Frame labelling, a miniature of speech recognition: which of two tones is playing now?
+
+    The signal is a sine whose period switches between ``periods`` with probability ``p_switch``
+    per step, plus Gaussian noise; the label of each step is the tone playing (0 or 1). One
+    sample alone cannot tell the tones apart: a model must listen over several steps.
+    Returns ``(x: [batch, time, 1], labels: [batch, time])``.
+    """
+    k1, k2, k3, k4 = jax.random.split(key, 4)
+    switch = jax.random.bernoulli(k1, p_switch, (batch, time))
+    first = jax.random.bernoulli(k2, 0.5, (batch, 1))
+    labels = (jnp.cumsum(switch, axis=1) + first) % 2
+    freq = 1.0 / jnp.asarray(periods)[labels]
+    phase = jnp.cumsum(2 * jnp.pi * freq, axis=1) + jax.random.uniform(k3, (batch, 1), maxval=2 * jnp.pi)
+    x = jnp.sin(phase) + noise * jax.random.normal(k4, (batch, time))
+    return x[..., None], labels.astype(jnp.int32)

@@ -1,0 +1,143 @@
+"""The book's diagrams, drawn by code.
+
+``python -m rnnbook.figures [--out DIR]`` writes every diagram to ``book/figures/`` (or DIR) as
+SVG. The output is byte-for-byte deterministic: a fixed SVG hash salt, no date in the metadata.
+"""
+from __future__ import annotations
+
+import argparse
+import pathlib
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
+
+COLORS = {"x": "#cfe2f3", "h": "#fde9c4", "y": "#d9ead3", "edge": "#333333", "rec": "#b45f06"}
+DEFAULT_OUT = pathlib.Path(__file__).resolve().parents[2] / "book" / "figures"
+
+
+def _box(ax, x, y, text, kind, w=0.7, h=0.5):
+    ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.02,rounding_size=0.08",
+                                fc=COLORS[kind], ec=COLORS["edge"], lw=1.2))
+    ax.text(x, y, text, ha="center", va="center", fontsize=11)
+
+
+def _arrow(ax, a, b, color=None, rad=0.0, label=None, label_offset=(0, 0.12)):
+    ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=12, lw=1.3,
+                                 color=color or COLORS["edge"], connectionstyle=f"arc3,rad={rad}",
+                                 shrinkA=2, shrinkB=2))
+    if label:
+        ax.text((a[0] + b[0]) / 2 + label_offset[0], (a[1] + b[1]) / 2 + label_offset[1], label,
+                ha="center", va="bottom", fontsize=9, color=color or COLORS["edge"])
+
+
+def _canvas(width, height):
+    fig, ax = plt.subplots(figsize=(width, height))
+    ax.set_aspect("equal")
+    ax.axis("off")
+    return fig, ax
+
+
+def unrolled_rnn():
+    """The recurrent loop (left) and the same network unrolled over four steps (right)."""
+    fig, ax = _canvas(9.0, 3.2)
+    # folded network
+    _box(ax, 0, 0, r"$x_t$", "x")
+    _box(ax, 0, 1.3, r"$h_t$", "h")
+    _box(ax, 0, 2.6, r"$y_t$", "y")
+    _arrow(ax, (0, 0.27), (0, 1.03), label=r"$W_{xh}$", label_offset=(0.32, -0.1))
+    _arrow(ax, (0, 1.57), (0, 2.33), label=r"$W_{hy}$", label_offset=(0.32, -0.1))
+    ax.add_patch(FancyArrowPatch((0.36, 1.42), (0.36, 1.18), arrowstyle="-|>", mutation_scale=12, lw=1.3,
+                                 color=COLORS["rec"], connectionstyle="arc3,rad=-2.2"))
+    ax.text(0.9, 1.3, r"$W_{hh}$", color=COLORS["rec"], fontsize=10, va="center")
+    ax.text(1.8, 1.3, "=", fontsize=20, ha="center", va="center")
+    # unrolled network
+    xs = [3.8 + 1.6 * i for i in range(4)]
+    names = ["1", "2", "3", "T"]
+    _box(ax, xs[0] - 1.2, 1.3, r"$h_0$", "h", w=0.55)
+    for i, (x, n) in enumerate(zip(xs, names)):
+        _box(ax, x, 0, rf"$x_{n}$", "x")
+        _box(ax, x, 1.3, rf"$h_{n}$", "h")
+        _box(ax, x, 2.6, rf"$y_{n}$", "y")
+        _arrow(ax, (x, 0.27), (x, 1.03))
+        _arrow(ax, (x, 1.57), (x, 2.33))
+        prev = xs[0] - 1.2 + 0.3 if i == 0 else xs[i - 1] + 0.37
+        _arrow(ax, (prev, 1.3), (x - 0.37, 1.3), color=COLORS["rec"], label=r"$W_{hh}$")
+    ax.text((xs[2] + xs[3]) / 2, 1.78, r"$\cdots$", ha="center", fontsize=14)
+    ax.text(xs[1] + 0.8, -0.65, "the same weights in every copy; the gradient of each weight is the sum over copies",
+            ha="center", fontsize=9, style="italic")
+    ax.set_xlim(-0.8, xs[-1] + 0.6)
+    ax.set_ylim(-0.9, 3.0)
+    return fig
+
+
+def io_patterns():
+    """One-to-one, one-to-many, many-to-one and the two many-to-many patterns."""
+    patterns = [
+        ("one to one\n(FFNN: image class)", [0], [0], 1),
+        ("one to many\n(image captioning)", [0], [0, 1, 2], 3),
+        ("many to one\n(sentiment analysis)", [0, 1, 2], [2], 3),
+        ("many to many, delayed\n(translation, seq2seq)", [0, 1, 2], [3, 4, 5], 6),
+        ("many to many, synced\n(frame labelling, tagging)", [0, 1, 2], [0, 1, 2], 3),
+    ]
+    fig, axes = plt.subplots(1, 5, figsize=(14.0, 3.4), gridspec_kw={"width_ratios": [1, 3, 3, 6, 3]})
+    for ax, (title, ins, outs, n) in zip(axes, patterns):
+        ax.set_aspect("equal")
+        ax.axis("off")
+        for t in range(n):
+            _box(ax, t, 1.2, "", "h", w=0.55, h=0.45)
+            if t:
+                _arrow(ax, (t - 1 + 0.28, 1.2), (t - 0.28, 1.2), color=COLORS["rec"])
+        for t in ins:
+            _box(ax, t, 0, "", "x", w=0.55, h=0.45)
+            _arrow(ax, (t, 0.23), (t, 0.97))
+        for t in outs:
+            _box(ax, t, 2.4, "", "y", w=0.55, h=0.45)
+            _arrow(ax, (t, 1.43), (t, 2.17))
+        ax.set_xlim(-0.5, max(n, 1) - 0.5)
+        ax.set_ylim(-0.4, 2.8)
+        ax.set_title(title, fontsize=9)
+    fig.text(0.5, 0.12, "blue: input   orange: state (arrows right: recurrence)   green: output",
+             ha="center", fontsize=9)
+    return fig
+
+
+def logo():
+    """The book's logo: a state box with its recurrent loop."""
+    fig, ax = _canvas(1.6, 1.6)
+    _box(ax, 0, 0, "rnn", "h", w=1.0, h=0.6)
+    ax.add_patch(FancyArrowPatch((0.5, 0.15), (0.5, -0.15), arrowstyle="-|>", mutation_scale=14, lw=2.0,
+                                 color=COLORS["rec"], connectionstyle="arc3,rad=-2.4"))
+    ax.set_xlim(-0.7, 1.0)
+    ax.set_ylim(-0.6, 0.6)
+    return fig
+
+
+FIGURES = {"unrolled_rnn": unrolled_rnn, "io_patterns": io_patterns, "logo": logo}
+
+
+def save(fig, path):
+    """Save ``fig`` as SVG with no date and a fixed hash salt, so that the bytes are reproducible."""
+    with matplotlib.rc_context({"svg.hashsalt": "rnnbook", "svg.fonttype": "path"}):
+        fig.savefig(path, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": "rnnbook"})
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT, help="output folder")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, draw in FIGURES.items():
+        save(draw(), args.out / f"{name}.svg")
+        print(args.out / f"{name}.svg")
+    fig = logo()  # the favicon: the logo as a small PNG, with no software/date metadata
+    fig.savefig(args.out / "favicon.png", dpi=20, metadata={"Software": None})
+    plt.close(fig)
+    print(args.out / "favicon.png")
+
+
+if __name__ == "__main__":
+    main()

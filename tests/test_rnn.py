@@ -1,0 +1,216 @@
+"""The Elman network of rnnbook.rnn against PyTorch, Flax, an unrolled loop and jax.grad."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from rnnbook import rnn
+
+SHAPES = [(1, 1, 1, 1), (1, 5, 3, 4), (4, 1, 3, 4), (3, 9, 2, 7), (8, 20, 5, 16)]  # batch, time, in, hidden
+
+
+def setup(shape, seed=0):
+    batch, time, inp, hidden = shape
+    kp, kx, kh = jax.random.split(jax.random.key(seed), 3)
+    params = rnn.init_elman(kp, inp, hidden)
+    xs = jax.random.normal(kx, (batch, time, inp))
+    h0 = 0.5 * jax.random.normal(kh, (batch, hidden))
+    return params, xs, h0
+
+
+torch = pytest.importorskip("torch", reason="PyTorch is the reference implementation (pip install torch==2.13.0)")
+
+
+def torch_rnn(params):
+    inp, hidden = params["W_xh"].shape
+    layer = torch.nn.RNN(inp, hidden, nonlinearity="tanh", batch_first=True)
+    with torch.no_grad():
+        layer.weight_ih_l0.copy_(torch.tensor(np.asarray(params["W_xh"]).T))
+        layer.weight_hh_l0.copy_(torch.tensor(np.asarray(params["W_hh"]).T))
+        layer.bias_ih_l0.copy_(torch.tensor(np.asarray(params["b_h"])))
+        layer.bias_hh_l0.zero_()
+    return layer
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_scan_equals_torch_rnn(shape):
+    params, xs, h0 = setup(shape)
+    hs, h_last = rnn.rnn_scan(params, xs, h0)
+    out, h_n = torch_rnn(params)(torch.tensor(np.asarray(xs)), torch.tensor(np.asarray(h0))[None])
+    np.testing.assert_allclose(hs, out.detach().numpy(), atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(h_last, h_n[0].detach().numpy(), atol=1e-5, rtol=1e-5)
+
+
+def test_gradients_equal_torch_autograd():
+    params, xs, h0 = setup((3, 9, 2, 7))
+    targets = jax.random.normal(jax.random.key(9), (3, 9, 7))
+    loss = lambda p: 0.5 * jnp.sum((rnn.rnn_scan(p, xs, h0)[0] - targets) ** 2)
+    grads = jax.grad(loss)(params)
+    layer = torch_rnn(params)
+    out, _ = layer(torch.tensor(np.asarray(xs)), torch.tensor(np.asarray(h0))[None])
+    (0.5 * ((out - torch.tensor(np.asarray(targets))) ** 2).sum()).backward()
+    np.testing.assert_allclose(grads["W_xh"], layer.weight_ih_l0.grad.numpy().T, atol=1e-4, rtol=1e-4)
+    np.testing.assert_allclose(grads["W_hh"], layer.weight_hh_l0.grad.numpy().T, atol=1e-4, rtol=1e-4)
+    np.testing.assert_allclose(grads["b_h"], layer.bias_ih_l0.grad.numpy(), atol=1e-4, rtol=1e-4)
+
+
+def test_lengths_equal_torch_packed_sequence():
+    params, xs, _ = setup((4, 9, 3, 6))
+    lengths = jnp.array([9, 1, 5, 3])
+    hs, h_last = rnn.rnn_scan(params, xs, lengths=lengths)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(
+        torch.tensor(np.asarray(xs)), torch.tensor(np.asarray(lengths)), batch_first=True, enforce_sorted=False)
+    out, h_n = torch_rnn(params)(packed)
+    out, _ = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=9)
+    np.testing.assert_allclose(hs, out.detach().numpy(), atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(h_last, h_n[0].detach().numpy(), atol=1e-5, rtol=1e-5)
+
+
+def test_scan_equals_flax_simple_cell():
+    params, xs, h0 = setup((3, 6, 2, 5))
+    cell = nnx.SimpleCell(2, 5, rngs=nnx.Rngs(0))  # h' = tanh(x W_i + b + h W_h)
+    cell.dense_i.kernel[...] = params["W_xh"]
+    cell.dense_i.bias[...] = params["b_h"]
+    cell.dense_h.kernel[...] = params["W_hh"]
+    layer = nnx.RNN(cell, return_carry=True)
+    carry, out = layer(xs, initial_carry=h0)
+    hs, h_last = rnn.rnn_scan(params, xs, h0)
+    np.testing.assert_allclose(hs, out, atol=1e-5)
+    np.testing.assert_allclose(h_last, carry, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_scan_equals_unrolled_loop(shape):
+    params, xs, h0 = setup(shape)
+    hs, h_last = rnn.rnn_scan(params, xs, h0)
+    hs_loop, h_loop = rnn.rnn_unrolled(params, xs, h0)
+    np.testing.assert_allclose(hs, hs_loop, atol=1e-6)
+    np.testing.assert_allclose(h_last, h_loop, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1, 1), (2, 7, 3, 5), (4, 30, 2, 8)])
+def test_hand_bptt_equals_jax_grad(shape):
+    params, xs, h0 = setup(shape)
+    readout = rnn.init_readout(jax.random.key(5), shape[3], 2)
+    targets = jax.random.normal(jax.random.key(6), shape[:2] + (2,))
+    loss, grads, grads_out = rnn.bptt_grads(params, readout, xs, targets, h0)
+    auto, auto_out = jax.grad(rnn.sequence_loss, argnums=(0, 1))(params, readout, xs, targets, h0)
+    np.testing.assert_allclose(loss, rnn.sequence_loss(params, readout, xs, targets, h0), rtol=1e-6)
+    for name in grads:
+        np.testing.assert_allclose(grads[name], auto[name], atol=1e-5, rtol=1e-4)
+    for name in grads_out:
+        np.testing.assert_allclose(grads_out[name], auto_out[name], atol=1e-5, rtol=1e-4)
+
+
+def test_hand_bptt_equals_finite_differences():
+    params, xs, h0 = setup((2, 5, 2, 3))
+    params = jax.tree_util.tree_map(lambda a: a.astype(jnp.float64) if jax.config.jax_enable_x64 else a, params)
+    readout = rnn.init_readout(jax.random.key(5), 3, 1)
+    targets = jax.random.normal(jax.random.key(6), (2, 5, 1))
+    _, grads, _ = rnn.bptt_grads(params, readout, xs, targets, h0)
+    eps = 1e-2
+    for (i, j) in [(0, 0), (1, 2), (2, 1)]:
+        bump = jnp.zeros_like(params["W_hh"]).at[i, j].set(eps)
+        up = rnn.sequence_loss({**params, "W_hh": params["W_hh"] + bump}, readout, xs, targets, h0)
+        down = rnn.sequence_loss({**params, "W_hh": params["W_hh"] - bump}, readout, xs, targets, h0)
+        np.testing.assert_allclose(grads["W_hh"][i, j], (up - down) / (2 * eps), rtol=2e-2, atol=2e-3)
+
+
+def test_padded_steps_change_nothing():
+    params, xs, _ = setup((3, 8, 2, 4))
+    lengths = jnp.array([8, 3, 5])
+    hs, h_last = rnn.rnn_scan(params, xs, lengths=lengths)
+    garbage = xs.at[1, 3:].set(100.0).at[2, 5:].set(-7.0)
+    hs_g, h_last_g = rnn.rnn_scan(params, garbage, lengths=lengths)
+    np.testing.assert_array_equal(hs, hs_g)
+    np.testing.assert_array_equal(h_last, h_last_g)
+    for b, n in enumerate([8, 3, 5]):
+        alone, h_alone = rnn.rnn_scan(params, xs[b:b + 1, :n])
+        np.testing.assert_allclose(hs[b, :n], alone[0], atol=1e-6)
+        np.testing.assert_allclose(h_last[b], h_alone[0], atol=1e-6)
+        assert np.all(np.asarray(hs[b, n:]) == 0)
+
+
+def test_tbptt_with_full_horizon_is_bptt_and_short_horizon_cuts():
+    params, xs, h0 = setup((2, 12, 3, 5))
+    loss = lambda states: lambda p: jnp.sum(jnp.sin(states(p)))
+    full = jax.grad(loss(lambda p: rnn.rnn_scan(p, xs, h0)[0]))(params)
+    for k1, k2 in [(12, 12), (1, 12), (3, 12), (4, 20)]:
+        cut = jax.grad(loss(lambda p: rnn.tbptt_states(p, xs, k1, k2, h0)))(params)
+        for name in full:
+            np.testing.assert_allclose(cut[name], full[name], atol=1e-5, rtol=1e-5)
+    # Forward values never change; gradients do once k2 is short.
+    np.testing.assert_allclose(rnn.tbptt_states(params, xs, 2, 4, h0), rnn.rnn_scan(params, xs, h0)[0], atol=1e-6)
+    short = jax.grad(loss(lambda p: rnn.tbptt_states(p, xs, 2, 4, h0)))(params)
+    assert not np.allclose(short["W_hh"], full["W_hh"], atol=1e-4)
+
+
+@pytest.mark.parametrize("k1,k2", [(1, 3), (2, 4), (4, 4)])
+def test_tbptt_gradient_horizon(k1, k2):
+    params, xs, _ = setup((1, 8, 2, 4))
+    for t in range(8):
+        sens = jax.grad(lambda x: rnn.tbptt_states(params, x, k1, k2)[0, t].sum())(xs)
+        reach = np.abs(np.asarray(sens[0])).sum(-1)
+        block_end = (t // k1 + 1) * k1 - 1           # last step of t's block
+        first = max(block_end - k2 + 1, 0)           # first step inside t's window
+        assert np.all(reach[:first] == 0) and np.all(reach[t + 1:] == 0)
+        assert np.all(reach[first:t + 1] > 0)
+
+
+def test_nnx_modules_match_functions():
+    layer = rnn.ElmanRNN(3, 5, rngs=nnx.Rngs(0))
+    xs = jax.random.normal(jax.random.key(1), (2, 4, 3))
+    hs, h_last = layer(xs)
+    np.testing.assert_array_equal(hs, rnn.rnn_scan(layer.params, xs)[0])
+    model = rnn.ElmanModel(3, 5, 2, output="last", rngs=nnx.Rngs(0))
+    assert model(xs).shape == (2, 2)
+    assert model(xs, lengths=jnp.array([4, 2])).shape == (2, 2)
+    assert rnn.ElmanModel(3, 5, 2, rngs=nnx.Rngs(0))(xs).shape == (2, 4, 2)
+
+
+def test_same_key_same_result():
+    a = rnn.init_elman(jax.random.key(42), 3, 8)
+    b = rnn.init_elman(jax.random.key(42), 3, 8)
+    c = rnn.init_elman(jax.random.key(43), 3, 8)
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name])
+    assert not np.array_equal(a["W_hh"], c["W_hh"])
+    xs = jax.random.normal(jax.random.key(0), (2, 5, 3))
+    np.testing.assert_array_equal(rnn.rnn_scan(a, xs)[0], rnn.rnn_scan(b, xs)[0])
+
+
+# ----------------------------------------------------------------------------------------------
+# Bad input: a ValueError that names the argument
+# ----------------------------------------------------------------------------------------------
+PARAMS = rnn.init_elman(jax.random.key(0), 3, 4)
+XS = jnp.ones((2, 5, 3))
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: rnn.rnn_scan(PARAMS, jnp.ones((5, 3))), r"xs must have shape \[batch, time, features\]"),
+    (lambda: rnn.rnn_scan(PARAMS, jnp.ones((2, 5, 4))), "xs has 4 features per step but the layer expects input_size=3"),
+    (lambda: rnn.rnn_scan(PARAMS, jnp.ones((2, 0, 3))), "xs is an empty sequence"),
+    (lambda: rnn.rnn_scan(PARAMS, jnp.ones((0, 5, 3))), "xs has an empty batch"),
+    (lambda: rnn.rnn_scan(PARAMS, XS.at[0, 0, 0].set(jnp.nan)), "xs contains NaN"),
+    (lambda: rnn.rnn_scan(PARAMS, XS, lengths=jnp.array([5, 0])), r"lengths must lie in \[1, time=5\]"),
+    (lambda: rnn.rnn_scan(PARAMS, XS, lengths=jnp.array([6, 2])), r"lengths must lie in \[1, time=5\]"),
+    (lambda: rnn.rnn_scan(PARAMS, XS, lengths=jnp.array([5, 2, 1])), r"lengths must have shape \[batch\]"),
+    (lambda: rnn.rnn_scan(PARAMS, XS, lengths=jnp.array([5.0, 2.0])), "lengths must be integers"),
+    (lambda: rnn.rnn_scan(PARAMS, XS, h0=jnp.zeros((2, 5))), r"h0 must have shape \[batch, hidden\]"),
+    (lambda: rnn.tbptt_states(PARAMS, XS, 2, 1), "k2 .* must be >= k1"),
+    (lambda: rnn.tbptt_states(PARAMS, XS, 2, 4), "multiple of k1=2"),
+    (lambda: rnn.tbptt_states(PARAMS, XS, 0, 4), "k1 must be a positive integer"),
+    (lambda: rnn.init_elman(jax.random.key(0), 0, 4), "input_size must be a positive integer"),
+    (lambda: rnn.sequence_loss(PARAMS, rnn.init_readout(jax.random.key(0), 4, 2), XS, jnp.ones((2, 5, 3))),
+     "targets must have shape"),
+    (lambda: rnn.ElmanModel(3, 4, 2, output="first", rngs=nnx.Rngs(0)), "output must be 'all' or 'last'"),
+])
+def test_bad_input_raises_named_value_error(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_lengths_accept_python_lists():
+    hs, _ = rnn.rnn_scan(PARAMS, XS, lengths=np.array([5, 2]))
+    assert np.all(np.asarray(hs[1, 2:]) == 0)
