@@ -1,0 +1,203 @@
+"""The book as a whole: it builds with warnings as errors, its notebooks are stored executed,
+its figures are reproducible, it answers the sheet, and it works in a real browser."""
+import functools
+import http.server
+import json
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+import threading
+
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SHEET = ROOT.parent / "shared" / "seed" / "rnn-qa-sheet.md"
+COVERAGE_TOOL = ROOT.parent / "shared" / "tools" / "seed_coverage.py"
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
+CHAPTERS = [entry["file"] for part in TOC["parts"] if part["caption"] == "Chapters" for entry in part["chapters"]]
+NOTEBOOKS = [ROOT / f"{c}.ipynb" for c in CHAPTERS]
+# The sheet's section each chapter answers, in the sheet's order.
+SECTIONS = {"recurrence": "Recurrence", "lstm": "LSTM", "vanishing_gradient": "Vanishing Gradient",
+            "seq2seq": "Seq2Seq", "word_embedding": "Word Embedding", "ntm": "Neural Turing Machines",
+            "transformers": "Transformers"}
+
+
+def load(nb_path):
+    return json.loads(nb_path.read_text())
+
+
+# ----------------------------------------------------------------------------------------------
+# Notebooks
+# ----------------------------------------------------------------------------------------------
+def test_chapters_follow_the_sheet_order():
+    names = [pathlib.Path(c).name for c in CHAPTERS]
+    order = list(SECTIONS)
+    assert names == sorted(names, key=order.index), f"chapters out of the sheet's order: {names}"
+    assert all(nb.exists() for nb in NOTEBOOKS)
+
+
+@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_stored_executed_top_to_bottom(nb_path):
+    nb = load(nb_path)
+    code = [c for c in nb["cells"] if c["cell_type"] == "code" and "".join(c["source"]).strip()]
+    counts = [c["execution_count"] for c in code]
+    assert counts == list(range(1, len(code) + 1)), f"not one fresh top-to-bottom run: {counts}"
+    errors = [o for c in code for o in c["outputs"] if o["output_type"] == "error"]
+    assert not errors, f"stored error outputs: {[e['ename'] for e in errors]}"
+    assert any("assert " in "".join(c["source"]) for c in code)
+    assert nb_path.stat().st_size < 3_000_000
+
+
+@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_colab_install_cell_points_at_the_repository(nb_path):
+    first = "".join(next(c for c in load(nb_path)["cells"] if c["cell_type"] == "code")["source"])
+    assert '"google.colab" in sys.modules' in first, "the first code cell must be the Colab install cell"
+    url = re.search(r'REPOSITORY = "([^"]+)"', first).group(1)
+    assert url == CONFIG["repository"]["url"]
+    assert "git+{REPOSITORY}" in first
+
+
+@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_sheet_questions_are_headings(nb_path):
+    if not (SHEET.exists() and COVERAGE_TOOL.exists()):
+        pytest.skip("the seed sheet and its coverage tool live in ../shared, beside the repository")
+    section = SECTIONS[nb_path.stem]
+    result = subprocess.run([sys.executable, str(COVERAGE_TOOL), str(SHEET), str(nb_path), section],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+    assert re.search(r"covered (\d+)/\1 ", result.stdout), result.stdout
+
+
+def test_glossary_defines_the_sheets_acronyms():
+    glossary = (ROOT / "book" / "glossary.md").read_text()
+    terms = set(re.findall(r"^([A-Za-z][\w ]*?)\n  \S", glossary, re.M))
+    wanted = {"FFNN", "CNN", "RNN", "NN", "ML", "BPTT", "TBPTT", "LSTM", "CEC", "LTR", "RTL", "FC", "WE",
+              "NLP", "BOW", "CBOW", "VG", "EG", "ie", "eg", "wrt", "AR", "NARX", "GRU", "BiLSTM", "seq2seq",
+              "SOS", "EOS", "PAD", "UNK", "NNLM", "NTM"}
+    assert wanted <= terms, f"missing from the glossary: {sorted(wanted - terms)}"
+
+
+# ----------------------------------------------------------------------------------------------
+# Figures
+# ----------------------------------------------------------------------------------------------
+def test_figures_are_reproducible_and_up_to_date(tmp_path):
+    outs = []
+    for run in ("a", "b"):
+        out = tmp_path / run
+        subprocess.run([sys.executable, "-m", "rnnbook.figures", "--out", str(out)], check=True,
+                       capture_output=True)
+        outs.append(out)
+    names = sorted(p.name for p in outs[0].iterdir())
+    assert names and names == sorted(p.name for p in outs[1].iterdir())
+    for name in names:
+        first = (outs[0] / name).read_bytes()
+        assert first == (outs[1] / name).read_bytes(), f"{name} differs between two runs"
+        committed = ROOT / "book" / "figures" / name
+        assert committed.exists() and committed.read_bytes() == first, \
+            f"book/figures/{name} is stale: run `make figures` and commit"
+
+
+# ----------------------------------------------------------------------------------------------
+# The build
+# ----------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def html(tmp_path_factory):
+    out = tmp_path_factory.mktemp("book")
+    jb = shutil.which("jupyter-book", path=str(pathlib.Path(sys.executable).parent)) or "jupyter-book"
+    result = subprocess.run([jb, "build", str(ROOT), "-W", "-n", "--keep-going", "--path-output", str(out)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0 and "build succeeded" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
+    return out / "_build" / "html"
+
+
+def test_book_builds_with_warnings_as_errors(html):
+    for chapter in CHAPTERS + ["book/glossary", "book/bibliography", "book/intro"]:
+        assert (html / f"{chapter}.html").exists(), chapter
+    page = (html / "book" / "recurrence.html").read_text()
+    assert "© Copyright 2026" in page
+    assert "cdn.jsdelivr" not in page and "mathjax/tex-chtml.js" in page, "MathJax must be served locally"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_launch_buttons_point_at_the_notebook(html, chapter):
+    page = (html / f"{chapter}.html").read_text()
+    repo = CONFIG["repository"]["url"].removeprefix("https://github.com/")
+    branch = CONFIG["repository"]["branch"]
+    assert f'href="https://colab.research.google.com/github/{repo}/blob/{branch}/{chapter}.ipynb"' in page
+    assert f"https://mybinder.org/v2/gh/{repo}/{branch}?urlpath=tree/{chapter}.ipynb" in page
+
+
+# ----------------------------------------------------------------------------------------------
+# A real browser
+# ----------------------------------------------------------------------------------------------
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# The theme logs this once on a first visit with no stored preference; it is harmless.
+TOLERATED_CONSOLE_ERRORS = ("Got invalid theme mode",)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    playwright = pytest.importorskip("playwright.sync_api", reason="playwright drives the browser")
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the browser tests: `make test` installs Debian's chromium")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="session")
+def server(html):
+    handler = functools.partial(QuietHandler, directory=str(html))
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.server_port}"
+    srv.shutdown()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize("page_path", [f"{c}.html" for c in CHAPTERS] + ["book/intro.html", "book/glossary.html"])
+def test_page_renders_offline_in_chromium(browser, server, page_path):
+    page = browser.new_page()
+    errors, failed = [], []
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    page.on("response", lambda r: r.status >= 400 and failed.append(f"{r.status} {r.url}"))
+    page.on("requestfailed", lambda r: failed.append(f"failed {r.url}"))
+    page.goto(f"{server}/{page_path}")
+    page.wait_for_load_state("networkidle")
+    has_math = page.evaluate("document.querySelectorAll('.math, .MathJax, mjx-container').length") > 0
+    if has_math:
+        page.wait_for_selector("mjx-container", timeout=20_000)
+        page.evaluate("MathJax.startup.promise")
+        assert page.locator("mjx-container").count() > 0
+        assert page.locator("mjx-merror").count() == 0, "MathJax reported a TeX error"
+    broken = page.evaluate("[...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
+    assert broken == [], f"images that did not load: {broken}"
+    assert failed == [], f"requests that failed: {failed}"
+    unexpected = [e for e in errors if not e.startswith(TOLERATED_CONSOLE_ERRORS)]
+    assert unexpected == [], f"console errors: {unexpected}"
+    page.close()
+
+
+def test_chapter_figures_and_cross_references_render(browser, server):
+    page = browser.new_page()
+    page.goto(f"{server}/book/recurrence.html")
+    page.wait_for_load_state("networkidle")
+    assert page.locator("figure img[src$='unrolled_rnn.svg']").count() == 1
+    assert page.locator("a[href='#fig-unrolled']").first.inner_text().startswith("Fig.")
+    assert page.locator("a[href*='glossary.html#term-RNN']").count() > 0
+    assert page.locator("a[href*='bibliography'], a.reference.internal[href*='#id']").count() > 0
+    page.close()

@@ -1,0 +1,60 @@
+"""Task generators: their targets follow their definitions, and they are deterministic."""
+import jax
+import numpy as np
+import pytest
+
+from rnnbook import data
+
+
+def test_flipflop_targets_and_lags_follow_the_definition():
+    x, target, lag = map(np.asarray, data.flipflop(jax.random.key(0), 16, 50, p_command=0.1))
+    for b in range(16):
+        state, since = 0, 50
+        for t in range(50):
+            if x[b, t, 0] != 0:
+                state, since = int(x[b, t, 0] > 0), 0
+            else:
+                since = min(since + 1, 50)
+            assert target[b, t] == state and lag[b, t] == since
+    again = data.flipflop(jax.random.key(0), 16, 50, p_command=0.1)
+    np.testing.assert_array_equal(x, again[0])
+
+
+def test_delayed_echo():
+    x, y, mask = map(np.asarray, data.delayed_echo(jax.random.key(1), 4, 12, 3))
+    np.testing.assert_array_equal(y[:, 3:], x[:, :-3])
+    assert mask[:, :3].sum() == 0 and mask[:, 3:].min() == 1
+
+
+def test_reviews_labels_follow_negation_rule():
+    tokens, labels = data.reviews(300, seed=0)
+    assert tokens.shape == (300, 12) and set(np.unique(labels)) == {0, 1}
+    vocab = data.VOCAB
+    for row, label in zip(tokens, labels):
+        words = [vocab[i] for i in row]
+        score = 0
+        for i, w in enumerate(words):
+            if w in data.POSITIVE or w in data.NEGATIVE:
+                sign = 1 if w in data.POSITIVE else -1
+                score += -sign if i and words[i - 1] == "not" else sign
+        assert label == int(score > 0)
+    np.testing.assert_array_equal(tokens, data.reviews(300, seed=0)[0])
+
+
+def test_two_tones_and_sunspots():
+    x, labels = data.two_tones(jax.random.key(0), 3, 40)
+    assert x.shape == (3, 40, 1) and labels.shape == (3, 40)
+    years, spots = data.sunspots()
+    assert years[0] == 1700 and years[-1] == 2008 and len(spots) == 309
+
+
+def test_windows_and_bad_input():
+    X, y = data.windows(np.arange(6.0), 2)
+    np.testing.assert_array_equal(X, [[0, 1], [1, 2], [2, 3], [3, 4]])
+    np.testing.assert_array_equal(y, [2, 3, 4, 5])
+    with pytest.raises(ValueError, match="too short"):
+        data.windows(np.arange(3.0), 3)
+    with pytest.raises(ValueError, match="series must be 1-D"):
+        data.windows(np.ones((3, 3)), 1)
+    with pytest.raises(ValueError, match="n must be a positive integer"):
+        data.reviews(0, seed=0)
