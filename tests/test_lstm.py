@@ -1,0 +1,240 @@
+"""LSTM, GRU, stacked and bidirectional layers against PyTorch and Flax, with the same weights."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from rnnbook import gru, lstm
+from rnnbook.layers import Recurrent, reverse_padded
+
+torch = pytest.importorskip("torch", reason="PyTorch is the reference implementation (pip install torch==2.13.0)")
+
+TOL = dict(atol=2e-5, rtol=2e-5)
+
+
+def to_torch(layer: Recurrent):
+    """A torch.nn.LSTM/GRU/RNN carrying the same weights as ``layer``."""
+    cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[layer.cell_name]
+    t = cls(layer.input_size, layer.hidden_size, num_layers=layer.num_layers,
+            bidirectional=layer.directions == 2, batch_first=True)
+    with torch.no_grad():
+        for k in range(len(layer.weights)):
+            p = layer._params(k)
+            suffix = f"l{k // layer.directions}" + ("_reverse" if k % layer.directions else "")
+            getattr(t, f"weight_ih_{suffix}").copy_(torch.tensor(np.asarray(p["W_x" if "W_x" in p else "W_xh"]).T))
+            getattr(t, f"weight_hh_{suffix}").copy_(torch.tensor(np.asarray(p["W_h" if "W_h" in p else "W_hh"]).T))
+            if layer.cell_name == "gru":
+                getattr(t, f"bias_ih_{suffix}").copy_(torch.tensor(np.asarray(p["b_x"])))
+                getattr(t, f"bias_hh_{suffix}").copy_(torch.tensor(np.asarray(p["b_h"])))
+            else:
+                getattr(t, f"bias_ih_{suffix}").copy_(torch.tensor(np.asarray(p["b" if "b" in p else "b_h"])))
+                getattr(t, f"bias_hh_{suffix}").zero_()
+    return t
+
+
+def final_h(layer, finals):
+    return np.stack([np.asarray(f[0] if isinstance(f, tuple) else f) for f in finals])
+
+
+CONFIGS = [  # cell, batch, time, input, hidden, layers, bidirectional
+    ("lstm", 1, 1, 1, 1, 1, False), ("lstm", 3, 7, 4, 5, 1, False), ("lstm", 2, 6, 3, 4, 2, False),
+    ("lstm", 3, 5, 3, 4, 1, True), ("lstm", 4, 8, 2, 6, 2, True),
+    ("gru", 1, 1, 1, 1, 1, False), ("gru", 3, 7, 4, 5, 1, False), ("gru", 2, 6, 3, 4, 2, True),
+    ("rnn", 2, 5, 3, 4, 2, True),
+]
+
+
+@pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: "-".join(map(str, c)))
+def test_layers_equal_torch(cfg):
+    cell, batch, time, inp, hidden, layers, bi = cfg
+    layer = Recurrent(cell, inp, hidden, num_layers=layers, bidirectional=bi, rngs=nnx.Rngs(0))
+    xs = jax.random.normal(jax.random.key(1), (batch, time, inp))
+    ys, finals = layer(xs)
+    out, state = to_torch(layer)(torch.tensor(np.asarray(xs)))
+    np.testing.assert_allclose(ys, out.detach().numpy(), **TOL)
+    h_n = state[0] if cell == "lstm" else state
+    np.testing.assert_allclose(final_h(layer, finals), h_n.detach().numpy(), **TOL)
+    if cell == "lstm":
+        c_n = np.stack([np.asarray(f[1]) for f in finals])
+        np.testing.assert_allclose(c_n, state[1].detach().numpy(), **TOL)
+
+
+@pytest.mark.parametrize("cell,bi,layers", [("lstm", True, 2), ("gru", True, 1), ("lstm", False, 2)])
+def test_packed_variable_lengths_equal_torch(cell, bi, layers):
+    layer = Recurrent(cell, 3, 5, num_layers=layers, bidirectional=bi, rngs=nnx.Rngs(2))
+    xs = jax.random.normal(jax.random.key(3), (4, 9, 3))
+    lengths = jnp.array([9, 2, 5, 1])
+    ys, finals = layer(xs, lengths=lengths)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(torch.tensor(np.asarray(xs)), torch.tensor(np.asarray(lengths)),
+                                                     batch_first=True, enforce_sorted=False)
+    out, state = to_torch(layer)(packed)
+    out, _ = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=9)
+    np.testing.assert_allclose(ys, out.detach().numpy(), **TOL)
+    h_n = state[0] if cell == "lstm" else state
+    np.testing.assert_allclose(final_h(layer, finals), h_n.detach().numpy(), **TOL)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_gradients_equal_torch_autograd(cell):
+    layer = Recurrent(cell, 3, 4, num_layers=2, bidirectional=True, rngs=nnx.Rngs(4))
+    xs = jax.random.normal(jax.random.key(5), (2, 6, 3))
+    target = jax.random.normal(jax.random.key(6), (2, 6, 8))
+
+    def loss(model):
+        return jnp.sum(jnp.sin(model(xs)[0]) * target)
+
+    grads = nnx.grad(loss)(layer)
+    t = to_torch(layer)
+    out, _ = t(torch.tensor(np.asarray(xs)))
+    (torch.sin(out) * torch.tensor(np.asarray(target))).sum().backward()
+    for k in range(4):
+        suffix = f"l{k // 2}" + ("_reverse" if k % 2 else "")
+        g = {name: np.asarray(v[...]) for name, v in grads.weights[k].items()}
+        np.testing.assert_allclose(g["W_x"], getattr(t, f"weight_ih_{suffix}").grad.numpy().T, atol=1e-4, rtol=1e-4)
+        np.testing.assert_allclose(g["W_h"], getattr(t, f"weight_hh_{suffix}").grad.numpy().T, atol=1e-4, rtol=1e-4)
+        if cell == "lstm":
+            np.testing.assert_allclose(g["b"], getattr(t, f"bias_ih_{suffix}").grad.numpy(), atol=1e-4, rtol=1e-4)
+        else:
+            np.testing.assert_allclose(g["b_h"], getattr(t, f"bias_hh_{suffix}").grad.numpy(), atol=1e-4, rtol=1e-4)
+
+
+def test_lstm_cell_equals_flax_lstm_cell():
+    params = lstm.init_lstm(jax.random.key(0), 3, 4)
+    cell = nnx.LSTMCell(3, 4, rngs=nnx.Rngs(0))
+    H = 4
+    blocks = {name: slice(k * H, (k + 1) * H) for k, name in enumerate("ifgo")}
+    for gate, flax_in in zip("ifgo", ["ii", "if_", "ig", "io"]):
+        getattr(cell, flax_in).kernel[...] = params["W_x"][:, blocks[gate]]
+        getattr(cell, "h" + gate).kernel[...] = params["W_h"][:, blocks[gate]]
+        getattr(cell, "h" + gate).bias[...] = params["b"][blocks[gate]]
+    xs = jax.random.normal(jax.random.key(1), (2, 5, 3))
+    h0, c0 = 0.3 * jax.random.normal(jax.random.key(2), (2, 2, 4))
+    carry_flax, out_flax = nnx.RNN(cell, return_carry=True)(xs, initial_carry=(c0, h0))  # flax carries (c, h)
+    ys, (h, c) = lstm.scan_cell(lstm.lstm_cell, params, xs, (h0, c0))
+    np.testing.assert_allclose(ys, out_flax, **TOL)
+    np.testing.assert_allclose(c, carry_flax[0], **TOL)
+    np.testing.assert_allclose(h, carry_flax[1], **TOL)
+
+
+def test_gru_cell_equals_flax_gru_cell():
+    # Flax's GRUCell is the PyTorch convention with no recurrent bias: set ours to zero and copy.
+    params = gru.init_gru(jax.random.key(0), 3, 4)
+    params["b_h"] = jnp.zeros_like(params["b_h"])
+    cell = nnx.GRUCell(3, 4, rngs=nnx.Rngs(0))
+    cell.dense_i.kernel[...] = params["W_x"]
+    cell.dense_i.bias[...] = params["b_x"]
+    cell.dense_h.kernel[...] = params["W_h"]
+    xs = jax.random.normal(jax.random.key(1), (2, 5, 3))
+    h0 = 0.3 * jax.random.normal(jax.random.key(2), (2, 4))
+    carry_flax, out_flax = nnx.RNN(cell, return_carry=True)(xs, initial_carry=h0)
+    ys, h = lstm.scan_cell(gru.gru_cell, params, xs, h0)
+    np.testing.assert_allclose(ys, out_flax, **TOL)
+    np.testing.assert_allclose(h, carry_flax, **TOL)
+
+
+def test_step_by_step_equals_scan():
+    for cell, layers in [("lstm", 2), ("gru", 1), ("rnn", 3)]:
+        layer = Recurrent(cell, 3, 5, num_layers=layers, initial_state="learned", rngs=nnx.Rngs(0))
+        layer.state0[...] = 0.1 * jax.random.normal(jax.random.key(9), layer.state0.shape)
+        xs = jax.random.normal(jax.random.key(1), (2, 7, 3))
+        ys, finals = layer(xs)
+        carry = layer.initial_carry(2)
+        outs = []
+        for t in range(7):
+            carry, y = layer.step(carry, xs[:, t])
+            outs.append(y)
+        np.testing.assert_allclose(jnp.stack(outs, axis=1), ys, atol=1e-6)
+        for a, b in zip(jax.tree_util.tree_leaves(carry), jax.tree_util.tree_leaves(finals)):
+            np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_padded_steps_change_nothing_in_a_bidirectional_stack():
+    layer = Recurrent("lstm", 2, 4, num_layers=2, bidirectional=True, rngs=nnx.Rngs(0))
+    xs = jax.random.normal(jax.random.key(1), (3, 8, 2))
+    lengths = jnp.array([8, 3, 5])
+    ys, finals = layer(xs, lengths=lengths)
+    garbage = xs.at[1, 3:].set(50.0).at[2, 5:].set(-3.0)
+    ys_g, finals_g = layer(garbage, lengths=lengths)
+    np.testing.assert_array_equal(ys, ys_g)
+    for b, n in enumerate([8, 3, 5]):
+        alone, _ = layer(xs[b:b + 1, :n])
+        np.testing.assert_allclose(ys[b, :n], alone[0], atol=1e-6)
+        assert np.all(np.asarray(ys[b, n:]) == 0)
+
+
+def test_reverse_padded_is_an_involution():
+    xs = jnp.arange(2 * 5).reshape(2, 5)[..., None]
+    lengths = jnp.array([5, 3])
+    r = reverse_padded(xs, lengths)
+    np.testing.assert_array_equal(r[1, :, 0], [7, 6, 5, 8, 9])
+    np.testing.assert_array_equal(reverse_padded(r, lengths), xs)
+
+
+def test_learned_initial_state_gets_a_gradient():
+    layer = Recurrent("lstm", 2, 3, initial_state="learned", rngs=nnx.Rngs(0))
+    xs = jax.random.normal(jax.random.key(1), (4, 3, 2))
+    grads = nnx.grad(lambda m: jnp.sum(m(xs)[0] ** 2 + m(xs)[0]))(layer)
+    g = np.asarray(grads.state0[...])
+    assert g.shape == (1, 2, 3) and np.all(np.abs(g) > 0)
+    zero = Recurrent("lstm", 2, 3, rngs=nnx.Rngs(0))
+    assert "state0" not in nnx.to_pure_dict(nnx.state(zero, nnx.Param))
+
+
+def test_forget_bias_and_1997_cell():
+    p = lstm.init_lstm(jax.random.key(0), 2, 3, forget_bias=1.0)
+    q = lstm.init_lstm(jax.random.key(0), 2, 3, forget_bias=0.0)
+    np.testing.assert_allclose(p["b"][3:6] - q["b"][3:6], 1.0, atol=1e-6)
+    np.testing.assert_array_equal(p["b"][:3], q["b"][:3])
+    old = lstm.init_lstm(jax.random.key(0), 2, 3, forget_gate=False)
+    assert old["W_x"].shape == (2, 9)
+    # The 1997 cell's state is a running sum: with zero input gate bias pushed to -inf nothing is written.
+    xs = jax.random.normal(jax.random.key(1), (1, 6, 2))
+    gates = lstm.lstm_gates(old, xs)
+    np.testing.assert_array_equal(gates["f"], 1.0)
+    c = np.asarray(gates["c"][0])
+    np.testing.assert_allclose(np.diff(c, axis=0), np.asarray((gates["i"] * gates["g"])[0, 1:]), atol=1e-6)
+
+
+def test_peepholes_change_the_cell_and_gates_match_the_cell():
+    p = lstm.init_lstm(jax.random.key(0), 2, 3, peepholes=True)
+    xs = jax.random.normal(jax.random.key(1), (2, 5, 2))
+    carry0 = (jnp.zeros((2, 3)), jnp.zeros((2, 3)))
+    ys, _ = lstm.scan_cell(lstm.lstm_cell, p, xs, carry0)
+    plain = {k: v for k, v in p.items() if not k.startswith("p_")}
+    ys_plain, _ = lstm.scan_cell(lstm.lstm_cell, plain, xs, carry0)
+    assert not np.allclose(ys, ys_plain)
+    np.testing.assert_allclose(lstm.lstm_gates(p, xs)["h"], ys, atol=1e-6)
+
+
+def test_gru_conventions_differ():
+    p = gru.init_gru(jax.random.key(0), 2, 3)
+    h = jax.random.normal(jax.random.key(1), (4, 3))
+    x = jax.random.normal(jax.random.key(2), (4, 2))
+    assert not np.allclose(gru.gru_cell(p, h, x)[0], gru.gru_cell_cho2014(p, h, x)[0])
+
+
+def test_parameter_counts_are_4x_and_3x():
+    counts = {c: Recurrent(c, 10, 20, rngs=nnx.Rngs(0)).num_params() for c in ("rnn", "gru", "lstm")}
+    assert counts["rnn"] == 10 * 20 + 20 * 20 + 20
+    assert counts["lstm"] == 4 * counts["rnn"]
+    assert counts["gru"] == 3 * counts["rnn"] + 3 * 20   # two bias vectors
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: Recurrent("tcn", 2, 3, rngs=nnx.Rngs(0)), "cell must be one of"),
+    (lambda: Recurrent("lstm", 2, 3, initial_state="random", rngs=nnx.Rngs(0)), "initial_state must be"),
+    (lambda: Recurrent("lstm", 2, 3, num_layers=0, rngs=nnx.Rngs(0)), "num_layers must be a positive integer"),
+    (lambda: Recurrent("lstm", 2, 3, rngs=nnx.Rngs(0))(jnp.ones((1, 4, 3))), "expects input_size=2"),
+    (lambda: Recurrent("lstm", 2, 3, rngs=nnx.Rngs(0))(jnp.ones((1, 0, 2))), "empty sequence"),
+    (lambda: Recurrent("lstm", 2, 3, rngs=nnx.Rngs(0))(jnp.ones((2, 4, 2)), lengths=jnp.array([4, 5])),
+     r"lengths must lie in \[1, time=4\]"),
+    (lambda: Recurrent("gru", 2, 3, bidirectional=True, rngs=nnx.Rngs(0)).step([None, None], jnp.ones((1, 2))),
+     "bidirectional layer cannot run online"),
+    (lambda: Recurrent("gru", 2, 3, rngs=nnx.Rngs(0)).step([jnp.zeros((1, 3))], jnp.ones((1, 5))),
+     r"x must have shape \[batch, input_size=2\]"),
+    (lambda: lstm.init_lstm(jax.random.key(0), 2, 3, forget_gate=False, peepholes=True), "peepholes=True needs"),
+])
+def test_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
