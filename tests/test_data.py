@@ -58,3 +58,27 @@ def test_windows_and_bad_input():
         data.windows(np.ones((3, 3)), 1)
     with pytest.raises(ValueError, match="n must be a positive integer"):
         data.reviews(0, seed=0)
+
+
+def test_shakespeare_ships_and_char_vocab_round_trips():
+    text = data.shakespeare()
+    assert len(text) == 530_334 and text.startswith("HAMLET, PRINCE OF DENMARK")
+    vocab = data.CharVocab(text)
+    assert len(vocab) == 74
+    ids = vocab.encode(text[:1000])
+    assert vocab.decode(ids) == text[:1000]
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        vocab.encode("caf\u00e9")
+    with pytest.raises(ValueError, match="token id outside the vocabulary"):
+        vocab.decode([0, 74])
+    with pytest.raises(ValueError, match="text is empty"):
+        data.CharVocab("")
+
+
+def test_text_windows_shift_targets_by_one():
+    ids = np.arange(100, dtype=np.int32)
+    inputs, targets = data.text_windows(ids, 10)(jax.random.key(0), 4)
+    assert inputs.shape == targets.shape == (4, 10)
+    np.testing.assert_array_equal(np.asarray(targets), np.asarray(inputs) + 1)
+    with pytest.raises(ValueError, match="longer than length"):
+        data.text_windows(ids[:5], 10)

@@ -20,7 +20,7 @@ def to_torch(layer: Recurrent):
             bidirectional=layer.directions == 2, batch_first=True)
     with torch.no_grad():
         for k in range(len(layer.weights)):
-            p = layer._params(k)
+            p = layer.cell_params(k)
             suffix = f"l{k // layer.directions}" + ("_reverse" if k % layer.directions else "")
             getattr(t, f"weight_ih_{suffix}").copy_(torch.tensor(np.asarray(p["W_x" if "W_x" in p else "W_xh"]).T))
             getattr(t, f"weight_hh_{suffix}").copy_(torch.tensor(np.asarray(p["W_h" if "W_h" in p else "W_hh"]).T))

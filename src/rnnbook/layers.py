@@ -85,7 +85,8 @@ class Recurrent(nnx.Module):
             self.state0 = nnx.Param(jnp.zeros((num_layers * self.directions, size, hidden_size)))
 
     # ----------------------------------------------------------------------------------------
-    def _params(self, k):
+    def cell_params(self, k: int) -> dict:
+        """The parameters of layer-direction ``k`` (layer-major, forward first) as a plain dict."""
         return {name: value[...] for name, value in self.weights[k].items()}
 
     def initial_carry(self, batch: int) -> list:
@@ -121,7 +122,7 @@ class Recurrent(nnx.Module):
             for d in range(self.directions):
                 k = layer * self.directions + d
                 seq = inputs if d == 0 else reverse_padded(inputs, lengths)
-                ys, final = scan_cell(self._cell, self._params(k), seq, carry[k], lengths)
+                ys, final = scan_cell(self._cell, self.cell_params(k), seq, carry[k], lengths)
                 outs.append(ys if d == 0 else reverse_padded(ys, lengths))
                 finals.append(final)
             inputs = jnp.concatenate(outs, axis=-1) if self.directions == 2 else outs[0]
@@ -142,7 +143,7 @@ class Recurrent(nnx.Module):
             raise ValueError(f"carry must hold {self.num_layers} states (one per layer), got {len(carry)}")
         new = []
         for k in range(self.num_layers):
-            c, x = self._cell(self._params(k), carry[k], x)
+            c, x = self._cell(self.cell_params(k), carry[k], x)
             new.append(c)
         return new, x
 

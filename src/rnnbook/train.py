@@ -126,7 +126,7 @@ def fit(model: Any, loss_fn: Callable, batch_fn: Callable, *, key, epochs: int,
     history = History()
     best = (float("inf"), params)
     start = time.perf_counter()
-    bar = tqdm(range(epochs), desc=desc, disable=not progress, file=_progress_file(),
+    bar = tqdm(range(epochs), desc=desc, disable=not progress, file=_progress_file() if progress else sys.stdout,
                mininterval=1.0, ncols=100, ascii=True)
     for epoch in bar:
         key, sub = jax.random.split(key)
