@@ -82,3 +82,15 @@ def test_text_windows_shift_targets_by_one():
     np.testing.assert_array_equal(np.asarray(targets), np.asarray(inputs) + 1)
     with pytest.raises(ValueError, match="longer than length"):
         data.text_windows(ids[:5], 10)
+
+
+def test_adding_problem_targets_are_the_sum_of_the_two_marked_values():
+    x, target = map(np.asarray, data.adding_problem(jax.random.key(0), 32, 20))
+    assert x.shape == (32, 20, 2) and target.shape == (32,)
+    markers = x[..., 1]
+    assert np.all(markers.sum(1) == 2)
+    assert np.all(markers[:, :10].sum(1) == 1) and np.all(markers[:, 10:].sum(1) == 1)
+    np.testing.assert_allclose(target, (x[..., 0] * markers).sum(1), rtol=1e-6)
+    assert np.all((x[..., 0] >= 0) & (x[..., 0] <= 1))
+    with pytest.raises(ValueError, match="time must be an integer >= 2"):
+        data.adding_problem(jax.random.key(0), 4, 1)

@@ -216,3 +216,48 @@ def test_bad_input_raises_named_value_error(call, match):
 def test_lengths_accept_python_lists():
     hs, _ = rnn.rnn_scan(PARAMS, XS, lengths=np.array([5, 2]))
     assert np.all(np.asarray(hs[1, 2:]) == 0)
+
+
+def test_carry_gradients_equal_finite_differences_and_hand_bptt():
+    params, xs, h0 = setup((2, 6, 3, 4))
+    readout = rnn.init_readout(jax.random.key(5), 4, 2)
+    targets = jax.random.normal(jax.random.key(6), (2, 6, 2))
+    loss = lambda ys, final: 0.5 * jnp.sum((ys @ readout["W_hy"] + readout["b_y"] - targets) ** 2)
+    grads = rnn.carry_gradients(rnn.elman_cell, params, xs, h0, loss)
+    assert grads.shape == (2, 6, 4)
+
+    # finite differences: nudge the state after step t, run the rest of the sequence
+    def loss_after(t, delta):
+        hs_head, h_t = rnn.rnn_scan(params, xs[:, : t + 1], h0)
+        h_t = h_t + delta
+        ys = [hs_head[:, :t], h_t[:, None]]
+        if t + 1 < xs.shape[1]:
+            ys.append(rnn.rnn_scan(params, xs[:, t + 1:], h_t)[0])
+        return loss(jnp.concatenate(ys, axis=1), None)
+    eps = 1e-2
+    for t, b, j in [(0, 0, 0), (2, 1, 3), (5, 0, 2)]:
+        bump = jnp.zeros((2, 4)).at[b, j].set(eps)
+        fd = (loss_after(t, bump) - loss_after(t, -bump)) / (2 * eps)
+        np.testing.assert_allclose(grads[b, t, j], fd, rtol=2e-2, atol=2e-3)
+
+    # and the hand BPTT's backward recursion: dL/dh_t = e_t W_hy^T + g_{t+1} W_hh^T
+    hs, _ = rnn.rnn_scan(params, xs, h0)
+    e = hs @ readout["W_hy"] + readout["b_y"] - targets
+    g = jnp.zeros((2, 4))
+    for t in reversed(range(6)):
+        dh = e[:, t] @ readout["W_hy"].T + g @ params["W_hh"].T
+        np.testing.assert_allclose(grads[:, t], dh, atol=1e-5, rtol=1e-4)
+        g = (1 - hs[:, t] ** 2) * dh
+    norms = rnn.gradient_norms(grads)
+    np.testing.assert_allclose(norms, jnp.sqrt(jnp.sum(grads ** 2, axis=(0, 2))), rtol=1e-6)
+
+
+def test_carry_gradients_of_an_lstm_cover_h_and_c():
+    from rnnbook import lstm
+    p = lstm.init_lstm(jax.random.key(0), 2, 3)
+    xs = jax.random.normal(jax.random.key(1), (1, 5, 2))
+    carry0 = (jnp.zeros((1, 3)), jnp.zeros((1, 3)))
+    gh, gc = rnn.carry_gradients(lstm.lstm_cell, p, xs, carry0, lambda ys, final: jnp.sum(final[1]))
+    # dL/dc_T = 1 at the last step; dL/dh_T = 0 there (the loss reads c_T only)
+    np.testing.assert_allclose(gc[0, -1], 1.0)
+    np.testing.assert_allclose(gh[0, -1], 0.0)

@@ -119,6 +119,25 @@ def flipflop(key, batch: int, time: int, p_command: float = 0.1):
     return x[..., None], target.T, jnp.minimum(lag.T, time)
 
 
+def adding_problem(key, batch: int, time: int):
+    """The adding problem (Hochreiter & Schmidhuber 1997): add the two marked numbers.
+
+    Each step carries a random value in [0, 1] and a marker bit; exactly two steps are marked, one
+    in each half of the sequence. The target is the sum of the two marked values. Always
+    answering the mean (1.0) gives a mean squared error of 1/6 = 0.167.
+    Returns ``(x: [batch, time, 2], target: [batch])``.
+    """
+    check_positive_int(batch, "batch")
+    if not isinstance(time, int) or time < 2:
+        raise ValueError(f"time must be an integer >= 2 (one marker in each half), got {time!r}")
+    k_values, k_first, k_second = jax.random.split(key, 3)
+    values = jax.random.uniform(k_values, (batch, time))
+    first = jax.random.randint(k_first, (batch,), 0, time // 2)
+    second = jax.random.randint(k_second, (batch,), time // 2, time)
+    markers = jax.nn.one_hot(first, time) + jax.nn.one_hot(second, time)
+    return jnp.stack([values, markers], axis=-1), jnp.sum(values * markers, axis=1)
+
+
 def delayed_echo(key, batch: int, time: int, delay: int):
     """Repeat the input ``delay`` steps later: ``x_t`` in {-1, +1}, target ``y_t = x_{t-delay}``.
 

@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from ._checks import check_positive_int
+from .rnn import torch_uniform
 
 Params = dict
 
@@ -20,8 +21,7 @@ def init_gru(key, input_size: int, hidden_size: int, dtype=jnp.float32) -> Param
     check_positive_int(input_size, "input_size")
     check_positive_int(hidden_size, "hidden_size")
     k1, k2, k3, k4 = jax.random.split(key, 4)
-    bound = 1.0 / jnp.sqrt(hidden_size)
-    u = lambda k, shape: jax.random.uniform(k, shape, dtype, -bound, bound)
+    u = lambda k, shape: torch_uniform(k, shape, hidden_size, dtype)
     return {"W_x": u(k1, (input_size, 3 * hidden_size)), "W_h": u(k2, (hidden_size, 3 * hidden_size)),
             "b_x": u(k3, (3 * hidden_size,)), "b_h": u(k4, (3 * hidden_size,))}
 

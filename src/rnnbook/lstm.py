@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from ._checks import check_positive_int
-from .rnn import scan_cell
+from .rnn import scan_cell, torch_uniform
 
 Params = dict
 
@@ -34,8 +34,7 @@ def init_lstm(key, input_size: int, hidden_size: int, *, forget_bias: float = 1.
     check_positive_int(hidden_size, "hidden_size")
     n = 4 if forget_gate else 3
     k1, k2, k3, k4 = jax.random.split(key, 4)
-    bound = 1.0 / jnp.sqrt(hidden_size)
-    u = lambda k, shape: jax.random.uniform(k, shape, dtype, -bound, bound)
+    u = lambda k, shape: torch_uniform(k, shape, hidden_size, dtype)
     params = {"W_x": u(k1, (input_size, n * hidden_size)), "W_h": u(k2, (hidden_size, n * hidden_size)),
               "b": u(k3, (n * hidden_size,))}
     if forget_gate:

@@ -26,6 +26,12 @@ Params = dict
 # --------------------------------------------------------------------------------------------
 # The cell
 # --------------------------------------------------------------------------------------------
+def torch_uniform(key, shape, hidden_size: int, dtype=jnp.float32):
+    """PyTorch's default for recurrent weights and biases: U(-1/sqrt(hidden), 1/sqrt(hidden))."""
+    bound = 1.0 / jnp.sqrt(hidden_size)
+    return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+
 def init_elman(key, input_size: int, hidden_size: int, dtype=jnp.float32) -> Params:
     """Parameters of an Elman cell, drawn like ``torch.nn.RNN``: U(-1/sqrt(H), 1/sqrt(H)).
 
@@ -34,12 +40,10 @@ def init_elman(key, input_size: int, hidden_size: int, dtype=jnp.float32) -> Par
     check_positive_int(input_size, "input_size")
     check_positive_int(hidden_size, "hidden_size")
     k1, k2, k3 = jax.random.split(key, 3)
-    bound = 1.0 / jnp.sqrt(hidden_size)
-    u = lambda k, shape: jax.random.uniform(k, shape, dtype, -bound, bound)
     return {
-        "W_xh": u(k1, (input_size, hidden_size)),
-        "W_hh": u(k2, (hidden_size, hidden_size)),
-        "b_h": u(k3, (hidden_size,)),
+        "W_xh": torch_uniform(k1, (input_size, hidden_size), hidden_size, dtype),
+        "W_hh": torch_uniform(k2, (hidden_size, hidden_size), hidden_size, dtype),
+        "b_h": torch_uniform(k3, (hidden_size,), hidden_size, dtype),
     }
 
 
@@ -122,9 +126,8 @@ def init_readout(key, hidden_size: int, output_size: int, dtype=jnp.float32) -> 
     """A linear readout ``y = h W_hy + b_y`` with ``W_hy: [hidden, output]``."""
     check_positive_int(hidden_size, "hidden_size")
     check_positive_int(output_size, "output_size")
-    bound = 1.0 / jnp.sqrt(hidden_size)
     return {
-        "W_hy": jax.random.uniform(key, (hidden_size, output_size), dtype, -bound, bound),
+        "W_hy": torch_uniform(key, (hidden_size, output_size), hidden_size, dtype),
         "b_y": jnp.zeros((output_size,), dtype),
     }
 
@@ -189,6 +192,36 @@ def bptt_grads(params: Params, readout: Params, xs, targets, h0=None):
     }
     grads_readout = {"W_hy": jnp.einsum("tbh,tbo->ho", hs_t, e_t), "b_y": e_t.sum((0, 1))}
     return loss, grads, grads_readout
+
+
+def carry_gradients(cell: Callable, params, xs, carry0, loss_fn: Callable):
+    r"""How much the loss depends on the state after each step: :math:`\partial L / \partial h_t` for all t.
+
+    ``loss_fn(ys, final_carry) -> scalar`` with ``ys: [batch, time, hidden]``. Works for the
+    cells whose output is their state ``h`` (Elman, GRU, and the LSTM with its ``(h, c)`` carry).
+    A zero perturbation is added to the carry after every step (and so to that step's output);
+    the gradient with respect to it is the gradient with respect to that step's state. Returns a pytree shaped like the carry, each leaf ``[batch, time, ...]``.
+    """
+    time = xs.shape[1]
+    eps0 = jax.tree_util.tree_map(lambda c: jnp.zeros((time,) + c.shape, c.dtype), carry0)
+
+    def step(carry, inp):
+        x, eps = inp
+        carry, _ = cell(params, carry, x)
+        carry = jax.tree_util.tree_map(jnp.add, carry, eps)
+        return carry, (carry[0] if isinstance(carry, tuple) else carry)  # the output is the state h
+
+    def total(eps):
+        final, ys = jax.lax.scan(step, carry0, (jnp.swapaxes(xs, 0, 1), eps))
+        return loss_fn(jnp.swapaxes(ys, 0, 1), final)
+
+    grads = jax.grad(total)(eps0)
+    return jax.tree_util.tree_map(lambda g: jnp.swapaxes(g, 0, 1), grads)
+
+
+def gradient_norms(grads):
+    """Per-step Euclidean norm of ``[batch, time, ...]`` gradients (over batch and features): ``[time]``."""
+    return jnp.sqrt(jnp.sum(grads ** 2, axis=tuple(i for i in range(grads.ndim) if i != 1)))
 
 
 # --------------------------------------------------------------------------------------------
