@@ -62,7 +62,7 @@ def elman_cell(params: Params, h, x):
 # --------------------------------------------------------------------------------------------
 # The scan over time
 # --------------------------------------------------------------------------------------------
-def scan_cell(cell: Callable, params, xs, carry0, lengths=None, reverse: bool = False):
+def scan_cell(cell: Callable, params, xs, carry0, lengths=None):
     """Run ``cell`` over the time axis of ``xs: [batch, time, features]`` with ``lax.scan``.
 
     ``lengths: [batch]`` (optional) marks steps ``t >= lengths[b]`` as padding: there the carry
@@ -73,7 +73,7 @@ def scan_cell(cell: Callable, params, xs, carry0, lengths=None, reverse: bool = 
     if lengths is None:
         def step(carry, x):
             return cell(params, carry, x)
-        carry, ys = jax.lax.scan(step, carry0, xs_t, reverse=reverse)
+        carry, ys = jax.lax.scan(step, carry0, xs_t)
     else:
         valid = jnp.arange(xs.shape[1])[:, None] < lengths[None, :]  # [time, batch]
 
@@ -83,7 +83,7 @@ def scan_cell(cell: Callable, params, xs, carry0, lengths=None, reverse: bool = 
             keep = lambda new, old: jnp.where(ok.reshape((-1,) + (1,) * (new.ndim - 1)), new, old)
             carry = jax.tree_util.tree_map(keep, new_carry, carry)
             return carry, jnp.where(ok[:, None], y, jnp.zeros_like(y))
-        carry, ys = jax.lax.scan(step, carry0, (xs_t, valid), reverse=reverse)
+        carry, ys = jax.lax.scan(step, carry0, (xs_t, valid))
     return jnp.swapaxes(ys, 0, 1), carry
 
 
