@@ -56,6 +56,18 @@ def test_same_key_same_run_and_keep_best():
     assert float(mse_params(p, data)) == pytest.approx(min(hist.val_loss), rel=1e-5)
 
 
+def test_target_loss_stops_after_the_first_epoch_below_it():
+    data = linear_problem()
+    full = train.fit({"w": jnp.zeros((2, 1))}, mse_params, lambda k: data, key=jax.random.key(0), epochs=20,
+                     steps_per_epoch=10, learning_rate=0.05, val_batch=data, progress=False)[1]
+    first_below = next(i for i, v in enumerate(full.val_loss) if v < 1e-2)
+    assert 0 < first_below < 19
+    params, hist = train.fit({"w": jnp.zeros((2, 1))}, mse_params, lambda k: data, key=jax.random.key(0), epochs=20,
+                             steps_per_epoch=10, learning_rate=0.05, val_batch=data, target_loss=1e-2, progress=False)
+    assert hist.val_loss == full.val_loss[: first_below + 1] and hist.step[-1] == 10 * (first_below + 1)
+    assert float(mse_params(params, data)) < 1e-2
+
+
 def test_nan_loss_stops_with_a_clear_error():
     data = linear_problem()
     with pytest.raises(FloatingPointError, match="epoch 1"):
@@ -68,6 +80,7 @@ def test_nan_loss_stops_with_a_clear_error():
     ({"epochs": 1, "steps_per_epoch": -1}, "steps_per_epoch must be a positive integer"),
     ({"epochs": 1, "clip_norm": 0.0}, "clip_norm must be positive"),
     ({"epochs": 1, "keep_best": True}, "keep_best=True needs a val_batch"),
+    ({"epochs": 1, "target_loss": 0.1}, "target_loss needs a val_batch"),
 ])
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):

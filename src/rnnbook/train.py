@@ -79,7 +79,8 @@ def _progress_file():
 def fit(model: Any, loss_fn: Callable, batch_fn: Callable, *, key, epochs: int,
         steps_per_epoch: int = 100, optimizer: optax.GradientTransformation | None = None,
         learning_rate: float = 1e-3, clip_norm: float | None = None, val_batch=None,
-        keep_best: bool = False, progress: bool = True, desc: str = "training"):
+        keep_best: bool = False, target_loss: float | None = None, progress: bool = True,
+        desc: str = "training"):
     """Train ``model`` to minimise ``loss_fn(model, batch)``; return ``(trained model, History)``.
 
     * ``batch_fn(key) -> batch``: draws a training batch; must be traceable by JAX (a fixed
@@ -89,6 +90,9 @@ def fit(model: Any, loss_fn: Callable, batch_fn: Callable, *, key, epochs: int,
     * ``val_batch``: a batch on which ``loss_fn`` is evaluated after every epoch.
     * ``keep_best``: return the parameters of the epoch with the lowest validation loss (early
       stopping in hindsight) instead of the last ones; needs ``val_batch``.
+    * ``target_loss``: stop after the first epoch whose validation loss is below it (the task
+      counts as solved; ``History.step[-1]`` is then the number of steps it took); needs
+      ``val_batch``.
     * ``key``: the PRNG key for the batches: the same key gives the same run.
 
     One epoch is ``steps_per_epoch`` optimizer steps scanned inside one ``jit``. A loss that
@@ -101,6 +105,8 @@ def fit(model: Any, loss_fn: Callable, batch_fn: Callable, *, key, epochs: int,
 
     if keep_best and val_batch is None:
         raise ValueError("keep_best=True needs a val_batch to pick the best epoch by")
+    if target_loss is not None and val_batch is None:
+        raise ValueError("target_loss needs a val_batch to compare the validation loss with")
     is_module = isinstance(model, nnx.Module)
     if is_module:
         graphdef, params, rest = nnx.split(model, nnx.Param, ...)
@@ -145,6 +151,8 @@ def fit(model: Any, loss_fn: Callable, batch_fn: Callable, *, key, epochs: int,
             if keep_best and history.val_loss[-1] < best[0]:
                 best = (history.val_loss[-1], params)
         bar.set_postfix(postfix, refresh=False)
+        if target_loss is not None and history.val_loss[-1] < target_loss:
+            break
     bar.close()
     history.seconds = time.perf_counter() - start
     if keep_best:
