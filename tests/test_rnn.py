@@ -261,3 +261,10 @@ def test_carry_gradients_of_an_lstm_cover_h_and_c():
     # dL/dc_T = 1 at the last step; dL/dh_T = 0 there (the loss reads c_T only)
     np.testing.assert_allclose(gc[0, -1], 1.0)
     np.testing.assert_allclose(gh[0, -1], 0.0)
+
+
+def test_gradient_norms_do_not_overflow_and_handle_zero_steps():
+    grads = jnp.zeros((2, 3, 4)).at[:, 0].set(1e30).at[:, 1].set(3.0)   # squares of 1e30 overflow float32
+    norms = np.asarray(rnn.gradient_norms(grads))
+    assert np.all(np.isfinite(norms))
+    np.testing.assert_allclose(norms, [1e30 * np.sqrt(8), 3.0 * np.sqrt(8), 0.0], rtol=1e-6)

@@ -220,8 +220,15 @@ def carry_gradients(cell: Callable, params, xs, carry0, loss_fn: Callable):
 
 
 def gradient_norms(grads):
-    """Per-step Euclidean norm of ``[batch, time, ...]`` gradients (over batch and features): ``[time]``."""
-    return jnp.sqrt(jnp.sum(grads ** 2, axis=tuple(i for i in range(grads.ndim) if i != 1)))
+    """Per-step Euclidean norm of ``[batch, time, ...]`` gradients (over batch and features): ``[time]``.
+
+    Computed as ``m * sqrt(sum((g / m)^2))`` with ``m = max |g|`` per step, so that exploding
+    gradients whose squares would overflow float32 (above about 1e19) still get a finite norm.
+    """
+    axes = tuple(i for i in range(grads.ndim) if i != 1)
+    scale = jnp.max(jnp.abs(grads), axis=axes, keepdims=True)
+    safe = jnp.where(scale > 0, scale, 1.0)
+    return jnp.squeeze(safe, axes) * jnp.sqrt(jnp.sum((grads / safe) ** 2, axis=axes))
 
 
 # --------------------------------------------------------------------------------------------
