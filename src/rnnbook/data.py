@@ -212,3 +212,75 @@ def two_tones(key, batch: int, time: int, periods=(4.0, 9.0), p_switch: float = 
     phase = jnp.cumsum(2 * jnp.pi * freq, axis=1) + jax.random.uniform(k3, (batch, 1), maxval=2 * jnp.pi)
     x = jnp.sin(phase) + noise * jax.random.normal(k4, (batch, time))
     return x[..., None], labels.astype(jnp.int32)
+
+
+# --------------------------------------------------------------------------------------------
+# Sequence-to-sequence tasks
+# --------------------------------------------------------------------------------------------
+DATE_FORMATS = ("short", "medium", "long", "full")
+DATE_LOCALES = ("en_US", "en_GB", "fr_FR", "de_DE", "es_ES", "it_IT")
+
+
+def tokenize_date(text: str) -> list[str]:
+    """Split a written date into words, numbers and punctuation: "4. März 2021" -> [4, ., März, 2021]."""
+    import re
+
+    return re.findall(r"\w+|[^\w\s]", text)
+
+
+def dates(n: int, seed: int, locales=DATE_LOCALES, formats=DATE_FORMATS, first_year: int = 1950,
+          years: int = 100):
+    """Dates written as people write them, paired with their ISO form, from Babel's CLDR data.
+
+    Each example is a random day in ``[first_year, first_year + years)`` written with
+    ``babel.dates.format_date`` in a random locale and format ("3/4/21", "4 mars 2021",
+    "Donnerstag, 4. März 2021", ...). The source is the locale code followed by the tokens of
+    the written date: numeric dates are ambiguous without it ("3/4/21" is 4 March in the US and 3
+    April in Spain). The target is the ISO date as characters ("2021-03-04"). Two-digit years
+    are unambiguous because all years lie in one century-long window.
+    Returns a list of ``(source tokens, target characters, written text, locale, format)``.
+    """
+    import datetime
+
+    from babel.dates import format_date
+
+    check_positive_int(n, "n")
+    if not locales or not formats:
+        raise ValueError("dates needs at least one locale and one format")
+    rng = np.random.default_rng(seed)
+    start = datetime.date(first_year, 1, 1).toordinal()
+    span = datetime.date(first_year + years, 1, 1).toordinal() - start
+    out = []
+    for _ in range(n):
+        day = datetime.date.fromordinal(start + int(rng.integers(span)))
+        locale = locales[int(rng.integers(len(locales)))]
+        fmt = formats[int(rng.integers(len(formats)))]
+        text = format_date(day, fmt, locale=locale)
+        out.append(([locale] + tokenize_date(text), list(day.isoformat()), text, locale, fmt))
+    return out
+
+
+def copy_task(key, batch: int, min_len: int, max_len: int, n_symbols: int = 10, offset: int = 4):
+    """Copy a random sequence: the benchmark whose input length can be swept.
+
+    Each source is ``L ~ U{min_len..max_len}`` symbols with ids ``offset .. offset+n_symbols-1``
+    (ids below ``offset`` are the special tokens of :mod:`rnnbook.vocab`), padded to
+    ``max_len``; the target is the same sequence. Returns a seq2seq batch dict (as
+    :func:`rnnbook.seq2seq.make_batch`): ``src, src_len, tgt_in, tgt_out, tgt_len``. Traceable.
+    """
+    from .vocab import EOS, PAD, SOS
+
+    check_positive_int(batch, "batch")
+    check_positive_int(n_symbols, "n_symbols")
+    if not (isinstance(min_len, int) and isinstance(max_len, int) and 1 <= min_len <= max_len):
+        raise ValueError(f"need integers 1 <= min_len <= max_len, got min_len={min_len!r}, max_len={max_len!r}")
+    k_len, k_sym = jax.random.split(key)
+    lengths = jax.random.randint(k_len, (batch,), min_len, max_len + 1)
+    symbols = jax.random.randint(k_sym, (batch, max_len), offset, offset + n_symbols)
+    t = jnp.arange(max_len + 1)[None, :]
+    src = jnp.where(t[:, :max_len] < lengths[:, None], symbols, PAD)
+    body = jnp.concatenate([src, jnp.full((batch, 1), PAD)], axis=1)
+    tgt_out = jnp.where(t == lengths[:, None], EOS, body)
+    tgt_in = jnp.concatenate([jnp.full((batch, 1), SOS), src], axis=1)
+    return {"src": src, "src_len": lengths, "tgt_in": tgt_in.astype(jnp.int32),
+            "tgt_out": tgt_out.astype(jnp.int32), "tgt_len": lengths + 1}

@@ -168,7 +168,52 @@ def logo():
     return fig
 
 
-FIGURES = {"unrolled_rnn": unrolled_rnn, "io_patterns": io_patterns, "lstm_cell": lstm_cell, "logo": logo}
+def seq2seq_attention():
+    """An encoder-decoder on a date: the encoder's summary starts the decoder; attention mixes
+    the encoder states into a context vector at every decoder step (drawn for one step)."""
+    fig, ax = _canvas(11.0, 4.4)
+    src = ["fr_FR", "4", "mars", "2021"]
+    tgt_in, tgt_out = ["<SOS>", "2", "0", "2", "1"], ["2", "0", "2", "1", "-"]
+    ex = [1.15 * i for i in range(len(src))]
+    dx = [ex[-1] + 2.2 + 1.15 * i for i in range(len(tgt_in))]
+    for i, (x, tok) in enumerate(zip(ex, src)):
+        _box(ax, x, 0, tok, "x", w=0.9, h=0.45)
+        _box(ax, x, 1.3, rf"$k_{i + 1}$", "h", w=0.6, h=0.45)
+        _arrow(ax, (x, 0.23), (x, 1.07))
+        if i:
+            _arrow(ax, (ex[i - 1] + 0.3, 1.3), (x - 0.3, 1.3), color=COLORS["rec"])
+    for i, (x, a, b) in enumerate(zip(dx, tgt_in, tgt_out)):
+        _box(ax, x, 0, a, "x", w=0.9, h=0.45)
+        _box(ax, x, 1.3, rf"$s_{i + 1}$", "h", w=0.6, h=0.45)
+        _box(ax, x, 2.6, b, "y", w=0.6, h=0.45)
+        _arrow(ax, (x, 0.23), (x, 1.07))
+        _arrow(ax, (x, 1.53), (x, 2.37))
+        if i:
+            _arrow(ax, (dx[i - 1] + 0.3, 1.3), (x - 0.3, 1.3), color=COLORS["rec"])
+        if i + 1 < len(dx):   # feed the output back as the next input (at run time)
+            _arrow(ax, (x + 0.3, 2.45), (dx[i + 1] - 0.4, 0.23), color="#999999", rad=-0.25)
+    _arrow(ax, (ex[-1] + 0.3, 1.3), (dx[0] - 0.3, 1.3), color=COLORS["rec"], label="summary", label_offset=(0, 0.05))
+    # attention for decoder step 4 (it writes the last digit of the year): mostly on "2021"
+    t, cx, cy = 3, 2.6, 3.6
+    ax.add_patch(plt.Circle((cx, cy), 0.28, fc="#ead1dc", ec=COLORS["edge"], lw=1.2, zorder=3))
+    ax.text(cx, cy, r"$c_4$", ha="center", va="center", fontsize=11, zorder=4)
+    for x, w in zip(ex, [0.03, 0.04, 0.08, 0.85]):
+        ax.plot([x, cx], [1.53, cy - 0.28], color="#a64d79", lw=0.5 + 4 * w, alpha=0.85)
+        ax.text(x - 0.32, 1.58, f"{w:.2f}", fontsize=7.5, color="#a64d79", ha="right")
+    _arrow(ax, (cx + 0.28, cy + 0.05), (dx[t] + 0.1, 1.53), color="#a64d79", rad=-0.2)
+    _arrow(ax, (dx[t - 1] - 0.1, 1.53), (cx + 0.2, cy - 0.2), color="#a64d79", rad=0.15)
+    ax.text(cx + 0.45, cy + 0.12, r"weights $a_{4j} = \mathrm{softmax}_j\, e(s_3, k_j)$, context $c_4 = \sum_j a_{4j} k_j$",
+            fontsize=9, color="#a64d79")
+    ax.text(sum(ex) / len(ex), -0.65, "encoder", ha="center", fontsize=10, style="italic")
+    ax.text(sum(dx) / len(dx), -0.65, "decoder (teacher forcing: inputs are the target shifted right)",
+            ha="center", fontsize=10, style="italic")
+    ax.set_xlim(-0.7, dx[-1] + 0.6)
+    ax.set_ylim(-0.9, 4.1)
+    return fig
+
+
+FIGURES = {"unrolled_rnn": unrolled_rnn, "io_patterns": io_patterns, "lstm_cell": lstm_cell,
+           "seq2seq_attention": seq2seq_attention, "logo": logo}
 
 
 def save(fig, path):
