@@ -284,3 +284,31 @@ def copy_task(key, batch: int, min_len: int, max_len: int, n_symbols: int = 10, 
     tgt_in = jnp.concatenate([jnp.full((batch, 1), SOS), src], axis=1)
     return {"src": src, "src_len": lengths, "tgt_in": tgt_in.astype(jnp.int32),
             "tgt_out": tgt_out.astype(jnp.int32), "tgt_len": lengths + 1}
+
+
+def bit_copy(key, batch: int, min_len: int, max_len: int, bits: int = 8):
+    """The NTM copy task (Graves et al. 2014): read random bit vectors, a delimiter, then write them back.
+
+    Each sequence has ``L ~ U{min_len..max_len}`` random vectors of ``bits`` bits. Input ``x:
+    [batch, 2 max_len + 1, bits + 1]``: the vectors at steps ``0..L-1`` (last channel 0), the
+    delimiter (last channel 1, bits 0) at step ``L``, zeros after. Target ``y: [batch, 2 max_len
+    + 1, bits]`` holds the vectors again at steps ``L+1..2L``, where ``mask`` is 1 (0 elsewhere:
+    nothing is asked there). Returns ``(x, y, mask)``. Traceable.
+    """
+    check_positive_int(batch, "batch")
+    check_positive_int(bits, "bits")
+    if not (isinstance(min_len, int) and isinstance(max_len, int) and 1 <= min_len <= max_len):
+        raise ValueError(f"need integers 1 <= min_len <= max_len, got min_len={min_len!r}, max_len={max_len!r}")
+    k_len, k_bits = jax.random.split(key)
+    T = 2 * max_len + 1
+    lengths = jax.random.randint(k_len, (batch, 1), min_len, max_len + 1)
+    vectors = jax.random.bernoulli(k_bits, 0.5, (batch, max_len, bits)).astype(jnp.float32)
+    t = jnp.arange(T)[None, :]
+    src_idx = jnp.clip(t, 0, max_len - 1)
+    out_idx = jnp.clip(t - lengths - 1, 0, max_len - 1)
+    reading = (t < lengths)[..., None]
+    writing = (t > lengths) & (t <= 2 * lengths)
+    x_bits = jnp.where(reading, jnp.take_along_axis(vectors, src_idx[..., None], axis=1), 0.0)
+    delimiter = (t == lengths).astype(jnp.float32)[..., None]
+    y = jnp.where(writing[..., None], jnp.take_along_axis(vectors, out_idx[..., None], axis=1), 0.0)
+    return jnp.concatenate([x_bits, delimiter], -1), y, writing.astype(jnp.float32)

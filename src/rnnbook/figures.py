@@ -212,8 +212,43 @@ def seq2seq_attention():
     return fig
 
 
+def ntm():
+    """The Neural Turing Machine: a controller, two heads, and the memory they address."""
+    fig, ax = _canvas(9.5, 4.4)
+    _box(ax, 0, 0, r"$x_t$", "x", w=0.7, h=0.45)
+    _box(ax, 0, 1.6, "controller\n(LSTM)", "h", w=1.6, h=0.8)
+    _box(ax, 0, 3.2, r"$y_t$", "y", w=0.7, h=0.45)
+    _arrow(ax, (0, 0.23), (0, 1.2))
+    _arrow(ax, (0, 2.0), (0, 2.97))
+    heads = [(2.9, 2.45, "write head\n$w^w_t$, erase $e_t$, add $a_t$"), (2.9, 0.75, "read head\n$w^r_t$")]
+    for x, y, text in heads:
+        ax.add_patch(FancyBboxPatch((x - 1.05, y - 0.4), 2.1, 0.8, boxstyle="round,pad=0.02,rounding_size=0.08",
+                                    fc="#ead1dc", ec=COLORS["edge"], lw=1.2))
+        ax.text(x, y, text, ha="center", va="center", fontsize=9)
+    _arrow(ax, (0.8, 1.8), (1.85, 2.35))
+    _arrow(ax, (0.8, 1.4), (1.85, 0.85))
+    # the memory: N rows of W cells
+    mx, my, rows, cols = 6.0, 0.2, 8, 6
+    for i in range(rows):
+        for j in range(cols):
+            ax.add_patch(plt.Rectangle((mx + 0.32 * j, my + 0.34 * i), 0.32, 0.34, fc="#fff2cc" if i != 5 else "#f9cb9c",
+                                       ec="#999999", lw=0.6))
+    ax.text(mx + 0.32 * cols / 2, my + 0.34 * rows + 0.15, "memory $M_t$: $N$ slots of width $W$", ha="center", fontsize=9)
+    _arrow(ax, (3.95, 2.45), (mx - 0.05, my + 0.34 * 5.5), color="#a64d79", label="erase, then add", label_offset=(0, 0.12))
+    _arrow(ax, (mx - 0.05, my + 0.34 * 2.5), (3.95, 0.75), color="#a64d79", label=r"$r_t = \sum_i w^r_t(i) M_t(i)$",
+           label_offset=(0.2, -0.5))
+    ax.add_patch(FancyArrowPatch((1.85, 0.6), (0.6, 1.25), arrowstyle="-|>", mutation_scale=12, lw=1.3,
+                                 color="#a64d79", connectionstyle="arc3,rad=-0.3"))
+    ax.text(1.05, 0.45, r"$r_t$ (next step)", fontsize=9, color="#a64d79")
+    ax.text(mx + 2.2, 1.6, "addressing of each head:\n1. content  (key $k_t$, $\\beta_t$)\n2. interpolate  ($g_t$)"
+            "\n3. shift  ($s_t$)\n4. sharpen  ($\\gamma_t$)", fontsize=9, va="center")
+    ax.set_xlim(-1.0, 10.6)
+    ax.set_ylim(-0.4, 3.6)
+    return fig
+
+
 FIGURES = {"unrolled_rnn": unrolled_rnn, "io_patterns": io_patterns, "lstm_cell": lstm_cell,
-           "seq2seq_attention": seq2seq_attention, "logo": logo}
+           "seq2seq_attention": seq2seq_attention, "ntm": ntm, "logo": logo}
 
 
 def save(fig, path):
