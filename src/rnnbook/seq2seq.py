@@ -269,8 +269,11 @@ def _forbid(logp):
     return logp.at[..., PAD].set(NEG_INF).at[..., SOS].set(NEG_INF)
 
 
-def _check_decode_args(src, src_len, max_len):
+def _check_decode_args(src, src_len, max_len, model=None):
     check_positive_int(max_len, "max_len")
+    limit = getattr(model, "max_len", None)
+    if limit is not None and max_len > limit:
+        raise ValueError(f"max_len={max_len} is longer than the model's max_len={limit} (its positions and cache)")
     if getattr(src, "ndim", None) != 2:
         raise ValueError(f"src must be token ids of shape [batch, time], got shape {getattr(src, 'shape', None)}")
     _check_src_len(jnp.asarray(src_len), *src.shape)
@@ -284,7 +287,7 @@ def greedy_decode(model: Seq2Seq, src, src_len, max_len: int):
     (``lax.while_loop``, which stops as soon as every sequence has ended).
     """
     src, src_len = jnp.asarray(src), jnp.asarray(src_len)
-    _check_decode_args(src, src_len, max_len)
+    _check_decode_args(src, src_len, max_len, model)
     _check_ids(src, model.src_vocab, "src")
     graphdef, state = nnx.split(model)
     return _greedy(graphdef, state, src, src_len, max_len)
@@ -327,7 +330,7 @@ def beam_search(model: Seq2Seq, src, src_len, max_len: int, width: int = 4, alph
     [batch])``, ``<PAD>`` after ``<EOS>``.
     """
     src, src_len = jnp.asarray(src), jnp.asarray(src_len)
-    _check_decode_args(src, src_len, max_len)
+    _check_decode_args(src, src_len, max_len, model)
     _check_ids(src, model.src_vocab, "src")
     check_positive_int(width, "width")
     if not alpha >= 0:
