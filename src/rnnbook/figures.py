@@ -247,8 +247,66 @@ def ntm():
     return fig
 
 
+def transformer():
+    """The encoder-decoder Transformer (pre-LN): two stacks of attention and feed-forward blocks."""
+    fig, ax = _canvas(9.0, 7.6)
+
+    def block(x, y, text, color, w=2.7, h=0.42):
+        ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.02,rounding_size=0.06",
+                                    fc=color, ec=COLORS["edge"], lw=1.1, zorder=3))
+        ax.text(x, y, text, ha="center", va="center", fontsize=9, zorder=4)
+
+    def add(x, y):
+        ax.add_patch(plt.Circle((x, y), 0.13, fc="white", ec=COLORS["edge"], lw=1.1, zorder=3))
+        ax.text(x, y, "+", ha="center", va="center", fontsize=10, zorder=4)
+
+    attn, ff, norm, emb = "#ead1dc", "#d9ead3", "#fff2cc", "#cfe2f3"
+    for x0, title, rows in [
+        (0.0, "encoder layer  (x N)", [("LayerNorm", norm), ("multi-head self-attention", attn), None,
+                                        ("LayerNorm", norm), ("feed-forward", ff), None]),
+        (4.0, "decoder layer  (x N)", [("LayerNorm", norm), ("masked self-attention", attn), None,
+                                        ("LayerNorm", norm), ("cross-attention", attn), None,
+                                        ("LayerNorm", norm), ("feed-forward", ff), None])]:
+        y = 1.3
+        block(x0, 0.2, "embedding + positions", emb)
+        _arrow(ax, (x0, 0.42), (x0, y - 0.25))
+        top = y + 0.55 * len(rows)
+        ax.add_patch(plt.Rectangle((x0 - 1.65, y - 0.35), 3.3, top - y + 0.2, fc="none", ec="#999999", ls="--", lw=1))
+        ax.text(x0 + 1.8, (y + top) / 2 - 0.2, title, ha="center", va="center", rotation=90, fontsize=9, style="italic")
+        skip_from = y - 0.3
+        for row in rows:
+            if row is None:
+                add(x0, y)
+                ax.plot([x0 - 1.5, x0 - 1.5, x0 - 0.13], [skip_from, y, y], color=COLORS["rec"], lw=1.2, zorder=2)
+                skip_from = y + 0.15
+                _arrow(ax, (x0, y + 0.13), (x0, y + 0.55 - 0.22))
+            else:
+                block(x0, y, *row)
+                _arrow(ax, (x0, y + 0.21), (x0, y + 0.55 - 0.21 if rows.index(row) + 1 < len(rows) and
+                                                 rows[rows.index(row) + 1] is not None else y + 0.55 - 0.13))
+            y += 0.55
+        if x0 == 0.0:
+            enc_top = y - 0.55
+        else:
+            block(x0, y + 0.1, "LayerNorm, linear, softmax", norm, w=3.0)
+            block(x0, y + 0.75, r"$p(y_t \mid y_{<t}, x)$", COLORS["y"], w=1.6)
+            _arrow(ax, (x0, y + 0.31), (x0, y + 0.54))
+    # the encoder output feeds every decoder layer's cross-attention
+    ax.add_patch(FancyArrowPatch((0.0, enc_top + 0.15), (4.0 - 1.35, 1.3 + 0.55 * 4), arrowstyle="-|>", mutation_scale=12,
+                                 lw=1.3, color="#a64d79", connectionstyle="arc3,rad=-0.3"))
+    ax.text(1.1, enc_top + 0.75, "keys and values\nfor cross-attention", fontsize=8.5, color="#a64d79", ha="center")
+    ax.text(0.0, -0.35, "source tokens", ha="center", fontsize=9)
+    ax.text(4.0, -0.35, "target tokens, shifted right", ha="center", fontsize=9)
+    ax.text(2.0, -0.8, "orange lines: residual connections, x + F(LayerNorm(x))", ha="center", fontsize=8.5,
+            color=COLORS["rec"])
+    ax.set_xlim(-1.9, 6.1)
+    ax.set_ylim(-1.0, 7.7)
+    return fig
+
+
 FIGURES = {"unrolled_rnn": unrolled_rnn, "io_patterns": io_patterns, "lstm_cell": lstm_cell,
-           "seq2seq_attention": seq2seq_attention, "ntm": ntm, "logo": logo}
+           "seq2seq_attention": seq2seq_attention, "ntm": ntm,
+           "transformer": transformer, "logo": logo}
 
 
 def save(fig, path):
