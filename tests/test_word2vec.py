@@ -1,0 +1,116 @@
+"""word2vec: sampling distributions, the losses against hand computations, evaluation on toy vectors."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from rnnbook import train
+from rnnbook import word2vec as w2v
+
+
+def test_tokenize_and_vocab():
+    toks = w2v.tokenize("The king's men, the KING! 12 men o'er")
+    assert toks == ["the", "king's", "men", "the", "king", "12", "men", "o'er"]
+    v = w2v.WordVocab(toks, min_count=2)
+    assert v.words == ["<UNK>", "men", "the"] and v.counts.tolist() == [4, 2, 2]
+    assert v.encode(["the", "queen"]).tolist() == [2, 0] and "queen" not in v and "<UNK>" not in v
+    assert v.decode([1, 2]) == ["men", "the"]
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        v.decode([3])
+    with pytest.raises(ValueError, match="min_count"):
+        w2v.WordVocab(toks, min_count=10)
+
+
+def test_keep_probabilities_follow_the_reference_formula():
+    counts = np.array([0, 1000, 100, 10, 1])
+    keep = w2v.keep_probabilities(counts, t=1e-2)
+    f = counts[1:] / counts.sum()
+    np.testing.assert_allclose(keep[1:], np.minimum((np.sqrt(f / 1e-2) + 1) * 1e-2 / f, 1), rtol=1e-6)
+    assert keep[0] == 0 and keep[1] < keep[2] <= keep[3] == keep[4] == 1.0     # frequent words are dropped more
+
+
+def test_noise_distribution_is_unigram_to_the_three_quarters():
+    p = w2v.noise_distribution([50, 16, 81, 1])
+    expected = np.array([0, 8, 27, 1]) / 36
+    np.testing.assert_allclose(p, expected, rtol=1e-6)
+
+
+def test_sampled_offsets_match_the_dynamic_window():
+    W = 4
+    ids = jnp.arange(10000) % 97 + 1                                 # position i holds id i % 97 + 1
+    keep, noise = jnp.ones(98), jnp.asarray(w2v.noise_distribution(np.r_[0, np.ones(97)]))
+    c, o, neg, weights = w2v.sample_skipgram(jax.random.key(0), ids, 200000, W, keep, noise, 3)
+    offsets = (np.asarray(o) - np.asarray(c)) % 97
+    offsets = np.where(offsets > 48, offsets - 97, offsets)
+    assert set(np.unique(offsets)) == {-4, -3, -2, -1, 1, 2, 3, 4}
+    freq = np.array([np.mean(np.abs(offsets) == d) for d in range(1, W + 1)])
+    np.testing.assert_allclose(freq, w2v.offset_distribution(W), atol=0.005)   # (W - d + 1) / sum
+    assert neg.shape == (200000, 3) and np.all(np.asarray(neg) > 0) and np.all(np.asarray(weights) == 1)
+
+
+def test_cbow_context_respects_window_and_mask():
+    ids = jnp.arange(1, 1001)
+    keep, noise = jnp.ones(1001), jnp.asarray(w2v.noise_distribution(np.r_[0, np.ones(1000)]))
+    ctx, mask, centres, neg, weights = map(np.asarray, w2v.sample_cbow(jax.random.key(1), ids, 500, 3, keep, noise, 2))
+    np.testing.assert_array_equal(ctx - centres[:, None], np.array([-3, -2, -1, 1, 2, 3])[None].repeat(500, 0))
+    b = mask.sum(1) / 2                                               # symmetric dynamic window 1..3
+    assert set(np.unique(b)) == {1, 2, 3}
+    assert np.all(mask[:, 2] == 1) and np.all(mask[:, 3] == 1)        # offsets -1 and +1 are always in
+
+
+def test_negative_sampling_loss_matches_a_hand_computation():
+    rng = np.random.default_rng(0)
+    v, up, un = rng.normal(size=(3, 4)), rng.normal(size=(3, 4)), rng.normal(size=(3, 2, 4))
+    w = np.array([1.0, 0.5, 0.0])
+    sig = lambda z: 1 / (1 + np.exp(-z))
+    per = [-np.log(sig(up[b] @ v[b])) - sum(np.log(sig(-un[b, k] @ v[b])) for k in range(2)) for b in range(3)]
+    expected = (w * per).sum() / w.sum()
+    got = w2v.negative_sampling_loss(*(jnp.asarray(a, jnp.float32) for a in (v, up, un, w)))
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_embedding_lookup_is_one_hot_times_the_matrix():
+    params = w2v.init_word2vec(jax.random.key(0), 20, 6)
+    ids = jnp.array([3, 0, 19])
+    np.testing.assert_allclose(jax.nn.one_hot(ids, 20) @ params["in"], params["in"][ids], rtol=1e-6)
+    assert float(jnp.abs(params["in"]).max()) <= 0.5 / 6 and float(jnp.abs(params["out"]).max()) == 0
+
+
+def test_full_softmax_loss_of_untrained_output_vectors_is_log_vocabulary():
+    params = w2v.init_word2vec(jax.random.key(0), 50, 8)                # output vectors 0: uniform softmax
+    np.testing.assert_allclose(w2v.full_softmax_loss(params, jnp.array([1, 2]), jnp.array([3, 4])), np.log(50), rtol=1e-6)
+
+
+def test_evaluation_on_toy_vectors():
+    vocab = w2v.WordVocab("a b c d man woman king queen".split() * 5, min_count=1)
+    idx = vocab.index
+    vecs = np.zeros((len(vocab), 3))
+    vecs[idx["man"]], vecs[idx["woman"]] = [1, 0, 0], [1, 1, 0]
+    vecs[idx["king"]], vecs[idx["queen"]] = [1, 0, 1], [1, 1, 1]
+    vecs[idx["a"]], vecs[idx["b"]], vecs[idx["c"]], vecs[idx["d"]] = [0, 0, 1], [0, 1, 0], [0, 1, 1], [0, -1, 0]
+    assert w2v.most_similar(vecs, vocab, "king", 1)[0][0] == "queen"
+    acc, oov = w2v.analogy_accuracy(vecs, vocab, [("man", "woman", "king", "queen"), ("man", "woman", "x", "y")])
+    assert acc == 1.0 and oov == 0.5
+    rho, oov = w2v.similarity_correlation(vecs, vocab, [("king", "queen", 9), ("king", "man", 5), ("b", "d", 0), ("a", "zzz", 1)])
+    assert rho == pytest.approx(1.0) and oov == 0.25
+    with pytest.raises(ValueError, match="not in the vocabulary"):
+        w2v.most_similar(vecs, vocab, "zzz")
+
+
+def test_skipgram_learns_a_planted_structure():
+    """Words 1-10 only ever appear among themselves, words 11-20 too: their embeddings must separate."""
+    rng = np.random.default_rng(0)
+    blocks = [rng.integers(1, 11, 20) if i % 2 == 0 else rng.integers(11, 21, 20) for i in range(2000)]
+    ids = jnp.asarray(np.concatenate(blocks))
+    counts = np.r_[0, np.bincount(np.asarray(ids), minlength=21)[1:]]
+    keep, noise = jnp.ones(21), jnp.asarray(w2v.noise_distribution(counts))
+    params, hist = train.fit(w2v.init_word2vec(jax.random.key(0), 21, 8), w2v.skipgram_loss,
+                             lambda k: w2v.sample_skipgram(k, ids, 256, 2, keep, noise, 5), key=jax.random.key(1),
+                             epochs=3, steps_per_epoch=200, optimizer=optax.adam(1e-2), progress=False)
+    e = w2v.normalise(params["in"])[1:]
+    sims = e @ e.T
+    within = (sims[:10, :10].sum() - 10 + sims[10:, 10:].sum() - 10) / 180
+    across = sims[:10, 10:].mean()
+    assert within > across + 0.5, (within, across)
+    assert hist.train_loss[-1] < hist.train_loss[0]
