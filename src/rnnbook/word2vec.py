@@ -72,8 +72,13 @@ class WordVocab:
 
 
 def keep_probabilities(counts, t: float = 1e-3):
-    """word2vec's subsampling: keep a word of frequency ``f`` with ``min(1, (sqrt(f/t) + 1) t / f)``."""
-    counts = np.asarray(counts, np.float64)
+    """word2vec's subsampling: keep a word of frequency ``f`` with ``min(1, (sqrt(f/t) + 1) t / f)``.
+
+    ``counts[0]`` (``<UNK>``) is excluded, from the total as well: word2vec drops the words below
+    ``min_count`` before it counts frequencies, and never trains on them.
+    """
+    counts = np.asarray(counts, np.float64).copy()
+    counts[0] = 0.0
     if not t > 0:
         raise ValueError(f"the subsampling threshold t must be positive, got {t!r}")
     f = counts / counts.sum()
