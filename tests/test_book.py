@@ -23,7 +23,7 @@ CHAPTERS = [entry["file"] for part in TOC["parts"] if part["caption"] == "Chapte
 NOTEBOOKS = [ROOT / f"{c}.ipynb" for c in CHAPTERS]
 # The sheet's section each chapter answers, in the sheet's order.
 SECTIONS = {"recurrence": "Recurrence", "lstm": "LSTM", "vanishing_gradient": "Vanishing Gradient",
-            "seq2seq": "Seq2Seq", "word_embedding": "Word Embedding", "ntm": "Neural Turing Machines",
+            "seq2seq": "Seq2Seq", "word_embedding": "WordEmbedding", "ntm": "Neural Turing Machines",
             "transformers": "Transformers"}
 
 

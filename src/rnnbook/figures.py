@@ -304,9 +304,42 @@ def transformer():
     return fig
 
 
+def word2vec():
+    """CBOW (left) and skip-gram (right): the same two tables, used in opposite directions."""
+    fig, axes = plt.subplots(1, 2, figsize=(10.0, 3.6))
+    words = [r"$w_{t-2}$", r"$w_{t-1}$", r"$w_{t+1}$", r"$w_{t+2}$"]
+    for ax, title in zip(axes, ["CBOW: context -> centre", "skip-gram: centre -> context"]):
+        ax.set_aspect("equal")
+        ax.axis("off")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlim(-0.6, 6.6)
+        ax.set_ylim(-1.4, 4.3)
+    ax = axes[0]
+    for i, w in enumerate(words):
+        y = 3.6 - i * 1.0
+        _box(ax, 0.4, y, w, "x", w=0.9, h=0.5)
+        _arrow(ax, (0.85, y), (2.45, 2.1), label=None)
+    _box(ax, 3.1, 2.1, r"$\bar v$", "h", w=0.9, h=0.6)
+    _arrow(ax, (3.75, 2.1), (4.95, 2.1), label="$U$", label_offset=(0, 0.05))
+    _box(ax, 5.6, 2.1, "$w_t$", "y", w=0.9, h=0.5)
+    ax.text(3.1, -1.0, "$\\bar v$: the mean of the context words' rows of $V$ (the embedding);\nthen one output table $U$: no hidden layer, no non-linearity",
+            ha="center", fontsize=8.5, style="italic")
+    ax = axes[1]
+    _box(ax, 0.6, 2.1, "$w_t$", "x", w=0.9, h=0.5)
+    _arrow(ax, (1.05, 2.1), (2.45, 2.1), label="$V$", label_offset=(0, 0.05))
+    _box(ax, 3.0, 2.1, "$v_{w_t}$", "h", w=0.9, h=0.6)
+    for i, w in enumerate(words):
+        y = 3.6 - i * 1.0
+        _arrow(ax, (3.5, 2.1), (5.15, y))
+        _box(ax, 5.7, y, w, "y", w=0.9, h=0.5)
+    ax.text(3.1, -1.0, "each context word predicted from the centre:\n$\\sigma(u_o \\cdot v_c)$ high, $\\sigma(u_n \\cdot v_c)$ low for noise words $n$",
+            ha="center", fontsize=8.5, style="italic")
+    return fig
+
+
 FIGURES = {"unrolled_rnn": unrolled_rnn, "io_patterns": io_patterns, "lstm_cell": lstm_cell,
            "seq2seq_attention": seq2seq_attention, "ntm": ntm,
-           "transformer": transformer, "logo": logo}
+           "transformer": transformer, "word2vec": word2vec, "logo": logo}
 
 
 def save(fig, path):
