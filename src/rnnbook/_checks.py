@@ -62,3 +62,18 @@ def check_state(h, batch: int, hidden: int, name: str = "h0"):
 def check_positive_int(value, name: str):
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def check_token_ids(ids, vocab_size: int, name: str):
+    """``ids`` must be integer token ids ``[batch, time]`` with ``time >= 1``, each in ``[0, vocab_size)``."""
+    shape = getattr(ids, "shape", None)
+    if shape is None or len(shape) != 2:
+        raise ValueError(f"{name} must be token ids of shape [batch, time], got shape {shape}")
+    if shape[1] < 1:
+        raise ValueError(f"{name} is an empty sequence: time dimension is 0 in shape {tuple(shape)}")
+    if not np.issubdtype(np.dtype(ids.dtype), np.integer):
+        raise ValueError(f"{name} must be integer token ids, got dtype {ids.dtype}")
+    value = concrete(ids)
+    if value is not None and value.size and (value.min() < 0 or value.max() >= vocab_size):
+        bad = value[(value < 0) | (value >= vocab_size)]
+        raise ValueError(f"{name} has token id {int(bad[0])} outside the vocabulary [0, {vocab_size})")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ._checks import check_positive_int, concrete
+from ._checks import check_positive_int, check_sequence
 from .lstm import init_lstm, lstm_cell
 from .rnn import torch_uniform
 
@@ -161,18 +161,9 @@ def ntm_scan(params, xs, slots: int = 32):
 
     Returns ``(logits [batch, time, output], w_read [batch, time, slots], w_write [...], final state)``.
     """
-    shape = getattr(xs, "shape", None)
     input_size = params["controller"]["W_x"].shape[0] - (params["W_y"].shape[0] - params["controller"]["W_h"].shape[0])
-    if shape is None or len(shape) != 3:
-        raise ValueError(f"xs must have shape [batch, time, features] (rank 3), got shape {shape}")
-    if shape[1] < 1:
-        raise ValueError(f"xs is an empty sequence: time dimension is 0 in shape {tuple(shape)}")
-    if shape[2] != input_size:
-        raise ValueError(f"xs has {shape[2]} features per step but the NTM expects input_size={input_size}")
-    value = concrete(xs)
-    if value is not None and not jnp.all(jnp.isfinite(value)):
-        raise ValueError("xs contains NaN or infinite values")
-    state0 = initial_state(params, shape[0], slots)
+    check_sequence(xs, input_size)
+    state0 = initial_state(params, xs.shape[0], slots)
     state, (ys, w_read, w_write) = jax.lax.scan(lambda c, x: ntm_cell(params, c, x), state0, jnp.swapaxes(xs, 0, 1))
     time_major = lambda a: jnp.swapaxes(a, 0, 1)
     return time_major(ys), time_major(w_read), time_major(w_write), state

@@ -28,7 +28,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from ._checks import check_positive_int, concrete
+from ._checks import check_lengths, check_positive_int, check_token_ids
 from .layers import Recurrent
 from .vocab import EOS, PAD, SOS
 
@@ -69,32 +69,6 @@ def masked_softmax(scores, mask):
 def attend(weights, values):
     """The context ``sum_j a_j v_j``: ``weights: [batch, S]``, ``values: [batch, S, D]`` -> ``[batch, D]``."""
     return jnp.einsum("bs,bsd->bd", weights, values)
-
-
-# --------------------------------------------------------------------------------------------
-# Input checks
-# --------------------------------------------------------------------------------------------
-def _check_ids(ids, vocab_size: int, name: str):
-    shape = getattr(ids, "shape", None)
-    if shape is None or len(shape) != 2:
-        raise ValueError(f"{name} must be token ids of shape [batch, time], got shape {shape}")
-    if shape[1] < 1:
-        raise ValueError(f"{name} is an empty sequence: time dimension is 0 in shape {tuple(shape)}")
-    if not jnp.issubdtype(ids.dtype, jnp.integer):
-        raise ValueError(f"{name} must be integer token ids, got dtype {ids.dtype}")
-    value = concrete(ids)
-    if value is not None and value.size and (value.min() < 0 or value.max() >= vocab_size):
-        bad = value[(value < 0) | (value >= vocab_size)]
-        raise ValueError(f"{name} has token id {int(bad[0])} outside the vocabulary [0, {vocab_size})")
-
-
-def _check_src_len(src_len, batch: int, time: int):
-    shape = getattr(src_len, "shape", None)
-    if shape is None or tuple(shape) != (batch,):
-        raise ValueError(f"src_len must have shape [batch]=({batch},), got {shape}")
-    value = concrete(src_len)
-    if value is not None and (value.min() < 1 or value.max() > time):
-        raise ValueError(f"src_len must lie in [1, {time}] (no empty source), got {value.min()}..{value.max()}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -150,9 +124,9 @@ class Seq2Seq(nnx.Module):
         """Run the encoder. Returns a dict: ``keys`` (attention's precomputed key projections),
         ``values: [batch, S, enc]`` (the encoder states), ``mask: [batch, S]``, ``summary:
         [batch, enc]`` and the decoder's initial ``carry``."""
-        _check_ids(src, self.src_vocab, "src")
+        check_token_ids(src, self.src_vocab, "src")
         src_len = jnp.asarray(src_len)
-        _check_src_len(src_len, *src.shape)
+        check_lengths(src_len, *src.shape, "src_len")
         mask = jnp.arange(src.shape[1])[None, :] < src_len[:, None]
         emb = self.src_embed(src)
         if self.encoder_kind == "rnn":
@@ -204,8 +178,8 @@ class Seq2Seq(nnx.Module):
         sampling, Bengio et al. 2015; needs ``key``) each input after the first is replaced, with
         that probability, by the model's own previous prediction.
         """
-        _check_ids(src, self.src_vocab, "src")
-        _check_ids(tgt_in, self.tgt_vocab, "tgt_in")
+        check_token_ids(src, self.src_vocab, "src")
+        check_token_ids(tgt_in, self.tgt_vocab, "tgt_in")
         if tgt_in.shape[0] != src.shape[0]:
             raise ValueError(f"src and tgt_in have different batch sizes: {src.shape[0]} and {tgt_in.shape[0]}")
         if sample_prob and key is None:
@@ -276,7 +250,7 @@ def _check_decode_args(src, src_len, max_len, model=None):
         raise ValueError(f"max_len={max_len} is longer than the model's max_len={limit} (its positions and cache)")
     if getattr(src, "ndim", None) != 2:
         raise ValueError(f"src must be token ids of shape [batch, time], got shape {getattr(src, 'shape', None)}")
-    _check_src_len(jnp.asarray(src_len), *src.shape)
+    check_lengths(jnp.asarray(src_len), *src.shape, "src_len")
 
 
 def greedy_decode(model: Seq2Seq, src, src_len, max_len: int):
@@ -288,7 +262,7 @@ def greedy_decode(model: Seq2Seq, src, src_len, max_len: int):
     """
     src, src_len = jnp.asarray(src), jnp.asarray(src_len)
     _check_decode_args(src, src_len, max_len, model)
-    _check_ids(src, model.src_vocab, "src")
+    check_token_ids(src, model.src_vocab, "src")
     graphdef, state = nnx.split(model)
     return _greedy(graphdef, state, src, src_len, max_len)
 
@@ -331,7 +305,7 @@ def beam_search(model: Seq2Seq, src, src_len, max_len: int, width: int = 4, alph
     """
     src, src_len = jnp.asarray(src), jnp.asarray(src_len)
     _check_decode_args(src, src_len, max_len, model)
-    _check_ids(src, model.src_vocab, "src")
+    check_token_ids(src, model.src_vocab, "src")
     check_positive_int(width, "width")
     if not alpha >= 0:
         raise ValueError(f"alpha (length normalisation) must be >= 0, got {alpha!r}")

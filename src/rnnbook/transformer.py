@@ -20,8 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from ._checks import check_positive_int
-from .seq2seq import _check_ids, _check_src_len
+from ._checks import check_lengths, check_positive_int, check_token_ids
 
 NEG_INF = -jnp.inf
 
@@ -191,9 +190,9 @@ class Transformer(nnx.Module):
     # ----------------------------------------------------------------------------------------
     def encode_states(self, src, src_len):
         """The encoder's output ``[B, S, d_model]`` and the source padding mask ``[B, 1, 1, S]``."""
-        _check_ids(src, self.src_vocab, "src")
+        check_token_ids(src, self.src_vocab, "src")
         src_len = jnp.asarray(src_len)
-        _check_src_len(src_len, *src.shape)
+        check_lengths(src_len, *src.shape, "src_len")
         if src.shape[1] > self.max_len:
             raise ValueError(f"src has {src.shape[1]} positions, more than max_len={self.max_len}")
         mask = padding_mask(src_len, src.shape[1])
@@ -206,7 +205,7 @@ class Transformer(nnx.Module):
         """Teacher forcing over the whole target at once (the causal mask hides the future)."""
         if sample_prob:
             raise ValueError("scheduled sampling is not implemented for the Transformer (sample_prob must be 0)")
-        _check_ids(tgt_in, self.tgt_vocab, "tgt_in")
+        check_token_ids(tgt_in, self.tgt_vocab, "tgt_in")
         if tgt_in.shape[0] != src.shape[0]:
             raise ValueError(f"src and tgt_in have different batch sizes: {src.shape[0]} and {tgt_in.shape[0]}")
         if tgt_in.shape[1] > self.max_len:
