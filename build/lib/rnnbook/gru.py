@@ -1,0 +1,67 @@
+"""The gated recurrent unit (Cho et al. 2014), in PyTorch's convention and in the original one.
+
+``gru_cell(params, h, x) -> (h, h)``. Gates are packed in PyTorch's order (reset r, update z,
+candidate n): ``W_x: [input, 3*hidden]``, ``W_h: [hidden, 3*hidden]``, and two biases
+``b_x, b_h: [3*hidden]`` (the reset gate multiplies ``h W_hn + b_hn``, so the two candidate
+biases are not interchangeable).
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from ._checks import check_positive_int
+from .rnn import torch_uniform
+
+Params = dict
+
+
+def init_gru(key, input_size: int, hidden_size: int, dtype=jnp.float32) -> Params:
+    """GRU parameters drawn like ``torch.nn.GRU``: U(-1/sqrt(H), 1/sqrt(H))."""
+    check_positive_int(input_size, "input_size")
+    check_positive_int(hidden_size, "hidden_size")
+    k1, k2, k3, k4 = jax.random.split(key, 4)
+    u = lambda k, shape: torch_uniform(k, shape, hidden_size, dtype)
+    return {"W_x": u(k1, (input_size, 3 * hidden_size)), "W_h": u(k2, (hidden_size, 3 * hidden_size)),
+            "b_x": u(k3, (3 * hidden_size,)), "b_h": u(k4, (3 * hidden_size,))}
+
+
+def _gates(params: Params, h, x):
+    xr, xz, xn = jnp.split(x @ params["W_x"] + params["b_x"], 3, axis=-1)
+    W_hr, W_hz, W_hn = jnp.split(params["W_h"], 3, axis=-1)
+    b_hr, b_hz, b_hn = jnp.split(params["b_h"], 3, axis=-1)
+    r = jax.nn.sigmoid(xr + h @ W_hr + b_hr)
+    z = jax.nn.sigmoid(xz + h @ W_hz + b_hz)
+    return r, z, xn, W_hn, b_hn
+
+
+def gru_cell(params: Params, h, x):
+    r"""One GRU step in PyTorch's (and cuDNN's) convention. ``h: [batch, hidden]``, ``x: [batch, input]``.
+
+    .. math::
+        r_t &= \sigma(x_t W_{xr} + b_{xr} + h_{t-1} W_{hr} + b_{hr}) \\
+        z_t &= \sigma(x_t W_{xz} + b_{xz} + h_{t-1} W_{hz} + b_{hz}) \\
+        n_t &= \tanh\bigl(x_t W_{xn} + b_{xn} + r_t \odot (h_{t-1} W_{hn} + b_{hn})\bigr) \\
+        h_t &= (1 - z_t) \odot n_t + z_t \odot h_{t-1}
+
+    The update gate both keeps (:math:`z_t \to 1`) and writes (:math:`1 - z_t`): one gate does
+    the work of the LSTM's forget and input gates, and there is no separate cell state.
+    """
+    r, z, xn, W_hn, b_hn = _gates(params, h, x)
+    n = jnp.tanh(xn + r * (h @ W_hn + b_hn))
+    h = (1.0 - z) * n + z * h
+    return h, h
+
+
+def gru_cell_cho2014(params: Params, h, x):
+    r"""One GRU step as in Cho et al. 2014: the reset gate acts on the state *before* the product,
+
+    .. math:: n_t = \tanh\bigl(x_t W_{xn} + b_{xn} + (r_t \odot h_{t-1}) W_{hn} + b_{hn}\bigr).
+
+    Same parameters as :func:`gru_cell`, different function: weights trained under one
+    convention do not transfer to the other.
+    """
+    r, z, xn, W_hn, b_hn = _gates(params, h, x)
+    n = jnp.tanh(xn + (r * h) @ W_hn + b_hn)
+    h = (1.0 - z) * n + z * h
+    return h, h

@@ -1,0 +1,151 @@
+"""Recurrent layers over any cell: stacked, bidirectional, with a zero or a learned initial state,
+and a one-step API for online inference.
+
+``Recurrent("lstm" | "gru" | "rnn", input_size, hidden_size, num_layers=..., bidirectional=...)``
+follows ``torch.nn.LSTM`` / ``torch.nn.GRU`` / ``torch.nn.RNN`` with ``batch_first=True``: the
+output is ``[batch, time, hidden * directions]`` and the final states are listed per layer and
+direction (layer-major, forward before backward), each the state after that direction's last
+*real* step.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from ._checks import check_lengths, check_positive_int, check_sequence
+from .gru import gru_cell, init_gru
+from .lstm import init_lstm, lstm_cell
+from .rnn import elman_cell, init_elman, scan_cell
+
+
+def _zeros_lstm(batch, hidden, dtype):
+    return (jnp.zeros((batch, hidden), dtype), jnp.zeros((batch, hidden), dtype))
+
+
+def _zeros(batch, hidden, dtype):
+    return jnp.zeros((batch, hidden), dtype)
+
+
+# name -> (init(key, input, hidden, **options), cell, zero carry(batch, hidden, dtype), carry size)
+CELLS = {
+    "rnn": (lambda key, i, h, **_: init_elman(key, i, h), elman_cell, _zeros, 1),
+    "gru": (lambda key, i, h, **_: init_gru(key, i, h), gru_cell, _zeros, 1),
+    "lstm": (init_lstm, lstm_cell, _zeros_lstm, 2),
+}
+
+
+def reverse_padded(xs, lengths=None):
+    """Reverse each sequence of ``xs: [batch, time, ...]`` within its own length.
+
+    Padding stays where it is, so a reverse scan starts at each sequence's last real step rather
+    than at the padding. Applying it twice gives ``xs`` back.
+    """
+    if lengths is None:
+        return jnp.flip(xs, axis=1)
+    t = jnp.arange(xs.shape[1])[None, :]
+    idx = jnp.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)
+    idx = idx.reshape(idx.shape + (1,) * (xs.ndim - 2))
+    return jnp.take_along_axis(xs, idx, axis=1)
+
+
+class Recurrent(nnx.Module):
+    """Stacked and optionally bidirectional recurrent layers (Flax NNX).
+
+    * ``cell``: ``"lstm"``, ``"gru"`` or ``"rnn"`` (Elman, tanh).
+    * ``num_layers``: layer ``l`` reads the outputs (states) of layer ``l - 1``.
+    * ``bidirectional``: a forward and a backward pass, concatenated at every step.
+    * ``initial_state``: ``"zeros"`` or ``"learned"`` (a trained vector per layer and direction,
+      for ``h`` and, in an LSTM, ``c``).
+    * ``cell_options``: passed to the cell's ``init``, e.g. ``forget_bias=1.0`` or
+      ``forget_gate=False`` for the LSTM.
+    """
+
+    def __init__(self, cell: str, input_size: int, hidden_size: int, *, num_layers: int = 1,
+                 bidirectional: bool = False, initial_state: str = "zeros", rngs: nnx.Rngs, **cell_options):
+        if cell not in CELLS:
+            raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
+        if initial_state not in ("zeros", "learned"):
+            raise ValueError(f"initial_state must be 'zeros' or 'learned', got {initial_state!r}")
+        check_positive_int(input_size, "input_size")
+        check_positive_int(hidden_size, "hidden_size")
+        check_positive_int(num_layers, "num_layers")
+        init, self._cell, self._zero, size = CELLS[cell]
+        self.cell_name, self.input_size, self.hidden_size = cell, input_size, hidden_size
+        self.num_layers, self.directions = num_layers, 2 if bidirectional else 1
+        weights = []
+        for layer in range(num_layers):
+            for _ in range(self.directions):
+                n_in = input_size if layer == 0 else hidden_size * self.directions
+                p = init(rngs.params(), n_in, hidden_size, **cell_options)
+                weights.append(nnx.Dict({k: nnx.Param(v) for k, v in p.items()}))
+        self.weights = nnx.List(weights)
+        self.initial_state = initial_state
+        if initial_state == "learned":
+            self.state0 = nnx.Param(jnp.zeros((num_layers * self.directions, size, hidden_size)))
+
+    # ----------------------------------------------------------------------------------------
+    def cell_params(self, k: int) -> dict:
+        """The parameters of layer-direction ``k`` (layer-major, forward first) as a plain dict."""
+        return {name: value[...] for name, value in self.weights[k].items()}
+
+    def initial_carry(self, batch: int) -> list:
+        """The initial carry of every layer and direction, for a batch of ``batch`` sequences."""
+        check_positive_int(batch, "batch")
+        zeros = [self._zero(batch, self.hidden_size, jnp.float32) for _ in range(len(self.weights))]
+        if self.initial_state == "zeros":
+            return zeros
+        state0 = self.state0[...]
+        out = []
+        for k in range(len(self.weights)):
+            parts = [jnp.broadcast_to(state0[k, j], (batch, self.hidden_size)) for j in range(state0.shape[1])]
+            out.append(tuple(parts) if len(parts) > 1 else parts[0])
+        return out
+
+    def __call__(self, xs, lengths=None, carry=None):
+        """Run over ``xs: [batch, time, input]``. Returns ``(ys, final_carries)``.
+
+        ``ys: [batch, time, hidden * directions]`` (zero at padded steps); ``final_carries`` is a
+        list with one carry per layer and direction. ``lengths: [batch]`` marks padding.
+        """
+        check_sequence(xs, self.input_size)
+        batch, time, _ = xs.shape
+        if lengths is not None:
+            lengths = jnp.asarray(lengths)
+            check_lengths(lengths, batch, time)
+        carry = self.initial_carry(batch) if carry is None else carry
+        if len(carry) != len(self.weights):
+            raise ValueError(f"carry must hold {len(self.weights)} states (layers x directions), got {len(carry)}")
+        finals, inputs = [], xs
+        for layer in range(self.num_layers):
+            outs = []
+            for d in range(self.directions):
+                k = layer * self.directions + d
+                seq = inputs if d == 0 else reverse_padded(inputs, lengths)
+                ys, final = scan_cell(self._cell, self.cell_params(k), seq, carry[k], lengths)
+                outs.append(ys if d == 0 else reverse_padded(ys, lengths))
+                finals.append(final)
+            inputs = jnp.concatenate(outs, axis=-1) if self.directions == 2 else outs[0]
+        return inputs, finals
+
+    def step(self, carry: list, x):
+        """One step of online inference: ``x: [batch, input]`` -> ``(new carry, y: [batch, hidden])``.
+
+        Feeding a sequence one step at a time through ``step`` gives exactly the outputs of
+        ``__call__`` on the whole sequence. A bidirectional layer has no step: its backward pass
+        needs the end of the sequence before it can emit the first output.
+        """
+        if self.directions == 2:
+            raise ValueError("a bidirectional layer cannot run online: its backward pass needs the whole sequence")
+        if getattr(x, "ndim", None) != 2 or x.shape[-1] != self.input_size:
+            raise ValueError(f"x must have shape [batch, input_size={self.input_size}], got {getattr(x, 'shape', None)}")
+        if len(carry) != self.num_layers:
+            raise ValueError(f"carry must hold {self.num_layers} states (one per layer), got {len(carry)}")
+        new = []
+        for k in range(self.num_layers):
+            c, x = self._cell(self.cell_params(k), carry[k], x)
+            new.append(c)
+        return new, x
+
+    def num_params(self) -> int:
+        return sum(int(v.size) for v in jax.tree_util.tree_leaves(nnx.state(self, nnx.Param)))

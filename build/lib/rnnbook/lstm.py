@@ -1,0 +1,104 @@
+"""The LSTM cell (Hochreiter & Schmidhuber 1997; forget gate: Gers, Schmidhuber & Cummins 2000).
+
+A cell is a pure function ``lstm_cell(params, (h, c), x) -> ((h, c), h)``. Gates are packed in
+PyTorch's order (input i, forget f, candidate g, output o) so that weights copy over directly:
+``W_x: [input, 4*hidden]``, ``W_h: [hidden, 4*hidden]``, ``b: [4*hidden]``.
+
+Two variants share the function, told apart by the parameter shapes (static under ``jit``):
+
+* the modern cell (4 blocks of columns), with optional peephole weights ``p_i, p_f, p_o``;
+* the original 1997 cell (3 blocks: i, g, o) with **no forget gate**: the cell state is carried
+  with weight exactly 1, the *constant error carousel*.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from ._checks import check_positive_int
+from .rnn import scan_cell, torch_uniform
+
+Params = dict
+
+
+def init_lstm(key, input_size: int, hidden_size: int, *, forget_bias: float = 1.0,
+              forget_gate: bool = True, peepholes: bool = False, dtype=jnp.float32) -> Params:
+    """LSTM parameters drawn like ``torch.nn.LSTM`` (U(-1/sqrt(H), 1/sqrt(H))).
+
+    ``forget_bias`` is added to the forget gate's bias (default 1, as Gers et al. 2000 and
+    Jozefowicz et al. 2015 advise: a fresh cell then keeps about 73% of its state per step
+    instead of 50%, so that gradients reach back further from the start of training).
+    ``forget_gate=False`` gives the original 1997 cell, whose state recurs with weight 1.
+    """
+    check_positive_int(input_size, "input_size")
+    check_positive_int(hidden_size, "hidden_size")
+    n = 4 if forget_gate else 3
+    k1, k2, k3, k4 = jax.random.split(key, 4)
+    u = lambda k, shape: torch_uniform(k, shape, hidden_size, dtype)
+    params = {"W_x": u(k1, (input_size, n * hidden_size)), "W_h": u(k2, (hidden_size, n * hidden_size)),
+              "b": u(k3, (n * hidden_size,))}
+    if forget_gate:
+        params["b"] = params["b"].at[hidden_size: 2 * hidden_size].add(forget_bias)
+    if peepholes:
+        if not forget_gate:
+            raise ValueError("peepholes=True needs forget_gate=True (peepholes came with the forget gate, Gers 2000)")
+        p = u(k4, (3, hidden_size))
+        params.update(p_i=p[0], p_f=p[1], p_o=p[2])
+    return params
+
+
+def _step(params: Params, h, c, x):
+    """One LSTM step returning the new (h, c) and the gate activations (i, f, g, o)."""
+    z = x @ params["W_x"] + h @ params["W_h"] + params["b"]
+    if params["W_h"].shape[1] == 3 * h.shape[-1]:  # the 1997 cell: no forget gate, f = 1
+        zi, zg, zo = jnp.split(z, 3, axis=-1)
+        f = jnp.ones_like(zi)
+    else:
+        zi, zf, zg, zo = jnp.split(z, 4, axis=-1)
+        if "p_i" in params:  # peepholes: the gates look at the cell state
+            zi, zf = zi + params["p_i"] * c, zf + params["p_f"] * c
+        f = jax.nn.sigmoid(zf)
+    i, g = jax.nn.sigmoid(zi), jnp.tanh(zg)
+    c = f * c + i * g
+    if "p_o" in params:
+        zo = zo + params["p_o"] * c
+    o = jax.nn.sigmoid(zo)
+    return o * jnp.tanh(c), c, (i, f, g, o)
+
+
+def lstm_cell(params: Params, carry, x):
+    r"""One LSTM step. ``carry = (h, c)``, both ``[batch, hidden]``; ``x: [batch, input]``.
+
+    .. math::
+        i_t &= \sigma(x_t W_{xi} + h_{t-1} W_{hi} + b_i) \\
+        f_t &= \sigma(x_t W_{xf} + h_{t-1} W_{hf} + b_f) \\
+        g_t &= \tanh(x_t W_{xg} + h_{t-1} W_{hg} + b_g) \\
+        o_t &= \sigma(x_t W_{xo} + h_{t-1} W_{ho} + b_o) \\
+        c_t &= f_t \odot c_{t-1} + i_t \odot g_t \\
+        h_t &= o_t \odot \tanh(c_t)
+
+    With peepholes, :math:`p_i \odot c_{t-1}` and :math:`p_f \odot c_{t-1}` enter the input and
+    forget gates and :math:`p_o \odot c_t` the output gate. Without a forget gate (1997 cell),
+    :math:`c_t = c_{t-1} + i_t \odot g_t`: the constant error carousel.
+    """
+    h, c = carry
+    h, c, _ = _step(params, h, c, x)
+    return (h, c), h
+
+
+def lstm_gates(params: Params, xs, carry0=None):
+    """Run an LSTM over ``xs: [batch, time, input]`` and return what happens inside.
+
+    Returns a dict of ``[batch, time, hidden]`` arrays: the gates ``i``, ``f`` (ones for the 1997
+    cell), ``g``, ``o``, the cell state ``c`` and the output ``h``.
+    """
+    batch, hidden = xs.shape[0], params["W_h"].shape[0]
+    if carry0 is None:
+        carry0 = (jnp.zeros((batch, hidden), xs.dtype), jnp.zeros((batch, hidden), xs.dtype))
+
+    def cell(p, carry, x):
+        h, c, (i, f, g, o) = _step(p, *carry, x)
+        return (h, c), jnp.stack([i, f, g, o, c, h], axis=1)  # [batch, 6, hidden]
+
+    out, _ = scan_cell(cell, params, xs, carry0)  # [batch, time, 6, hidden]
+    return {name: out[:, :, k] for k, name in enumerate("ifgoch")}

@@ -1,0 +1,116 @@
+"""Count-based n-gram language models: add-k and interpolated Kneser-Ney, with perplexity.
+
+An n-gram model assumes ``p(w_t | w_1..w_{t-1}) = p(w_t | w_{t-n+1}..w_{t-1})``: only the last
+``n - 1`` words matter. Probabilities are counts, smoothed so that unseen n-grams keep some mass:
+
+* add-k:  ``p(w | h) = (c(h w) + k) / (c(h) + k V)``
+* interpolated Kneser-Ney (Chen & Goodman 1999, one discount ``d``):
+  ``p(w | h) = max(c(h w) - d, 0) / c(h) + d N1+(h .) / c(h) * p_lower(w | h')``, recursing to the
+  *continuation* unigram ``p_cont(w) = N1+(. w) / N1+(. .)``: how many different words precede w,
+  not how often w occurs ("Francisco" is frequent but follows few words).
+
+Tokens are integer ids ``0..V-1``; every probability distribution sums to 1 over the vocabulary
+(tested).
+"""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+import numpy as np
+
+from ._checks import check_positive_int
+
+
+class NGramLM:
+    """An n-gram language model over ids ``0..vocab_size-1`` trained on one id sequence.
+
+    ``smoothing``: ``"kneser-ney"`` (discount ``d``) or ``"add-k"`` (constant ``k``).
+    """
+
+    def __init__(self, ids, n: int, vocab_size: int, smoothing: str = "kneser-ney", d: float = 0.75, k: float = 1.0):
+        check_positive_int(n, "n")
+        check_positive_int(vocab_size, "vocab_size")
+        if smoothing not in ("kneser-ney", "add-k"):
+            raise ValueError(f"smoothing must be 'kneser-ney' or 'add-k', got {smoothing!r}")
+        if not 0 < d < 1:
+            raise ValueError(f"the Kneser-Ney discount d must lie in (0, 1), got {d!r}")
+        if not k > 0:
+            raise ValueError(f"add-k needs k > 0, got {k!r}")
+        ids = [int(i) for i in ids]
+        if len(ids) < n:
+            raise ValueError(f"need at least n={n} tokens to count {n}-grams, got {len(ids)}")
+        if min(ids) < 0 or max(ids) >= vocab_size:
+            raise ValueError(f"token ids must lie in [0, {vocab_size}), got {min(ids)}..{max(ids)}")
+        self.n, self.V, self.smoothing, self.d, self.k = n, vocab_size, smoothing, d, k
+        # counts[m][(history tuple of length m-1)][word] for m = 1..n
+        self.counts = [None] + [defaultdict(Counter) for _ in range(n)]
+        for m in range(1, n + 1):
+            for i in range(m - 1, len(ids)):
+                self.counts[m][tuple(ids[i - m + 1:i])][ids[i]] += 1
+        # continuation counts for Kneser-Ney's lower orders: N1+(. h w) = distinct words before (h w)
+        self.cont = [None] + [defaultdict(Counter) for _ in range(n)]
+        for m in range(1, n):
+            for hist, followers in self.counts[m + 1].items():
+                for w in followers:
+                    self.cont[m][hist[1:]][w] += 1
+        self._totals = [None] + [{h: sum(c.values()) for h, c in self.counts[m].items()} for m in range(1, n + 1)]
+        self._cont_totals = [None] + [{h: sum(c.values()) for h, c in self.cont[m].items()} for m in range(1, n)]
+
+    def _kn(self, history: tuple, order: int, top: bool) -> np.ndarray:
+        """The Kneser-Ney distribution over the vocabulary given the last ``order - 1`` words."""
+        if order == 0:
+            return np.full(self.V, 1.0 / self.V)                       # uniform floor: unseen words keep mass
+        h = history[len(history) - (order - 1):] if order > 1 else ()
+        table, totals = (self.counts[order], self._totals[order]) if top else (self.cont[order], self._cont_totals[order])
+        lower = self._kn(history, order - 1, top=False)
+        followers, total = table.get(h), totals.get(h, 0)
+        if not total:
+            return lower
+        p = np.zeros(self.V)
+        words = np.fromiter(followers.keys(), int)
+        p[words] = np.maximum(np.fromiter(followers.values(), float) - self.d, 0) / total
+        return p + self.d * len(followers) / total * lower
+
+    def _kn_prob(self, history: tuple, word: int, order: int, top: bool) -> float:
+        """One entry of :meth:`_kn`, computed without the whole distribution."""
+        if order == 0:
+            return 1.0 / self.V
+        h = history[len(history) - (order - 1):] if order > 1 else ()
+        table, totals = (self.counts[order], self._totals[order]) if top else (self.cont[order], self._cont_totals[order])
+        lower = self._kn_prob(history, word, order - 1, top=False)
+        total = totals.get(h, 0)
+        if not total:
+            return lower
+        followers = table[h]
+        return max(followers.get(word, 0) - self.d, 0) / total + self.d * len(followers) / total * lower
+
+    def prob(self, history, word: int) -> float:
+        """``p(word | history)``; equal to ``distribution(history)[word]``, in constant time."""
+        history = tuple(int(i) for i in history)[-(self.n - 1):] if self.n > 1 else ()
+        if self.smoothing == "kneser-ney":
+            return self._kn_prob(history, int(word), self.n, top=True)
+        followers = self.counts[self.n].get(history, Counter())
+        return (followers.get(int(word), 0) + self.k) / (self._totals[self.n].get(history, 0) + self.k * self.V)
+
+    def distribution(self, history) -> np.ndarray:
+        """``p(. | history)`` over the vocabulary (uses the last ``n - 1`` ids of ``history``)."""
+        history = tuple(int(i) for i in history)[-(self.n - 1):] if self.n > 1 else ()
+        if len(history) < self.n - 1:
+            raise ValueError(f"a {self.n}-gram model needs a history of {self.n - 1} ids, got {len(history)}")
+        if self.smoothing == "kneser-ney":
+            return self._kn(history, self.n, top=True)
+        followers = self.counts[self.n].get(history, Counter())
+        total = self._totals[self.n].get(history, 0)
+        p = np.full(self.V, self.k)
+        if followers:
+            words = np.fromiter(followers.keys(), int)
+            p[words] += np.fromiter(followers.values(), float)
+        return p / (total + self.k * self.V)
+
+    def perplexity(self, ids) -> float:
+        """``exp(-mean log p(w_t | w_{t-n+1}..w_{t-1}))`` over the tokens of ``ids`` after the first ``n - 1``."""
+        ids = [int(i) for i in ids]
+        if len(ids) <= self.n - 1:
+            raise ValueError(f"need more than n-1={self.n - 1} tokens to score, got {len(ids)}")
+        logp = [np.log(self.prob(ids[i - self.n + 1:i] if self.n > 1 else (), ids[i])) for i in range(self.n - 1, len(ids))]
+        return float(np.exp(-np.mean(logp)))

@@ -1,0 +1,59 @@
+"""The neural network language model of Bengio, Ducharme, Vincent & Jauvin (2003).
+
+The previous ``n - 1`` words are looked up in a shared table ``C`` (the first learned word
+embedding), concatenated, passed through one ``tanh`` hidden layer, and a softmax over the whole
+vocabulary gives the next word:
+
+    x = [C[w_{t-n+1}]; ...; C[w_{t-1}]]        ([batch, (n-1) m])
+    p(w_t | history) = softmax(U tanh(x H + d) + b)
+
+(The paper's optional direct connections from ``x`` to the output are left out.)
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from ._checks import check_positive_int
+
+
+def init_nnlm(key, vocab_size: int, context: int, embed: int = 64, hidden: int = 128):
+    """Parameters for a model reading ``context`` previous words."""
+    for value, name in [(vocab_size, "vocab_size"), (context, "context"), (embed, "embed"), (hidden, "hidden")]:
+        check_positive_int(value, name)
+    k1, k2, k3 = jax.random.split(key, 3)
+    return {"C": 0.1 * jax.random.normal(k1, (vocab_size, embed)),
+            "H": jax.random.normal(k2, (context * embed, hidden)) / jnp.sqrt(context * embed), "d": jnp.zeros(hidden),
+            "U": jax.random.normal(k3, (hidden, vocab_size)) / jnp.sqrt(hidden), "b": jnp.zeros(vocab_size)}
+
+
+def nnlm_logits(params, histories):
+    """``histories: [batch, n-1]`` word ids -> next-word logits ``[batch, V]``."""
+    x = params["C"][histories].reshape(histories.shape[0], -1)
+    return jnp.tanh(x @ params["H"] + params["d"]) @ params["U"] + params["b"]
+
+
+def nnlm_loss(params, batch):
+    """Mean cross-entropy (nats) of the next word: ``batch = (histories [B, n-1], next words [B])``."""
+    histories, targets = batch
+    return optax.softmax_cross_entropy_with_integer_labels(nnlm_logits(params, histories), targets).mean()
+
+
+def windows(ids, context: int):
+    """All ``(history, next word)`` pairs of an id sequence: ``([N, context], [N])``."""
+    ids = jnp.asarray(ids)
+    check_positive_int(context, "context")
+    if ids.ndim != 1 or ids.shape[0] <= context:
+        raise ValueError(f"ids must be 1-D and longer than context={context}, got shape {ids.shape}")
+    idx = jnp.arange(ids.shape[0] - context)[:, None] + jnp.arange(context + 1)[None, :]
+    w = ids[idx]
+    return w[:, :-1], w[:, -1]
+
+
+def perplexity(params, ids, context: int, chunk: int = 4096) -> float:
+    """``exp`` of the mean cross-entropy over every position of ``ids`` after the first ``context``."""
+    histories, targets = windows(ids, context)
+    loss = jax.jit(lambda h, t: optax.softmax_cross_entropy_with_integer_labels(nnlm_logits(params, h), t).sum())
+    total = sum(float(loss(histories[i:i + chunk], targets[i:i + chunk])) for i in range(0, len(targets), chunk))
+    return float(jnp.exp(total / len(targets)))

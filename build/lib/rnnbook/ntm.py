@@ -1,0 +1,187 @@
+"""The Neural Turing Machine (Graves, Wayne & Danihelka 2014): an LSTM controller with an external
+memory it reads and writes through differentiable, attention-like addressing.
+
+Memory ``M: [batch, N, W]`` (N slots of width W). A head turns the controller's output into a
+weighting ``w: [batch, N]`` (non-negative, summing to 1) in four steps, each a pure function below
+with its equation:
+
+1. content addressing   w_c = softmax(beta * cos(k, M_i))                      (3.1)
+2. interpolation        w_g = g * w_c + (1 - g) * w_prev                       (3.2)
+3. convolutional shift  w~_i = sum_j w_g[j] * s[(i - j) mod N]                 (3.3)
+4. sharpening           w_i = w~_i^gamma / sum_j w~_j^gamma                    (3.4)
+
+Reading is ``r = w^T M``; writing is erase then add, ``M <- M * (1 - w e^T) + w a^T``. The whole
+machine is one cell ``(params, carry, x) -> (carry, y)`` driven by ``lax.scan``. For numerical
+safety, as in the stable reimplementation of Collier & Beel (2018): an epsilon in the cosine and
+in every normalisation, controller outputs clipped to [-20, 20], and memory initialised to a small
+constant (not random per run). The parameters do not depend on N, so a machine trained with one
+memory size runs with another.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from ._checks import check_positive_int, check_sequence
+from .lstm import init_lstm, lstm_cell
+from .rnn import torch_uniform
+
+EPS = 1e-8
+CLIP = 20.0
+MEMORY_INIT = 1e-6
+SHIFTS = (-1, 0, 1)
+
+
+# --------------------------------------------------------------------------------------------
+# Addressing, reading, writing
+# --------------------------------------------------------------------------------------------
+def cosine_similarity(key, memory):
+    """``K[k, M_i] = k . M_i / (|k| |M_i|)`` for every slot: ``key [B, W]``, ``memory [B, N, W]`` -> ``[B, N]``."""
+    dot = jnp.einsum("bw,bnw->bn", key, memory)
+    # sqrt(|x|^2 + eps): finite, with a finite gradient, even for a zero key or an empty slot
+    norm = lambda a: jnp.sqrt(jnp.sum(a ** 2, axis=-1) + EPS)
+    return dot / (norm(key)[:, None] * norm(memory))
+
+
+def content_weights(memory, key, beta):
+    """Content addressing (3.1): ``softmax_i(beta * cos(key, M_i))``; ``beta [B] >= 0`` sharpens."""
+    return jax.nn.softmax(beta[:, None] * cosine_similarity(key, memory), axis=-1)
+
+
+def interpolate(w_content, w_prev, g):
+    """Interpolation gate (3.2): ``g * w_c + (1 - g) * w_prev``; ``g [B]`` in [0, 1]; g = 0 keeps the old focus."""
+    return g[:, None] * w_content + (1 - g[:, None]) * w_prev
+
+
+def shift(w, s, shifts=SHIFTS):
+    """Circular convolution (3.3): ``w~_i = sum_j w_j s[(i - j) mod N]``.
+
+    ``s [B, len(shifts)]`` is a distribution over the allowed offsets ``shifts`` (default -1, 0,
+    +1): weight ``s[:, k]`` moves the focus by ``shifts[k]`` slots, wrapping around.
+    """
+    return sum(s[:, k:k + 1] * jnp.roll(w, offset, axis=-1) for k, offset in enumerate(shifts))
+
+
+def sharpen(w, gamma):
+    """Sharpening (3.4): ``w^gamma / sum(w^gamma)``, ``gamma [B] >= 1``, undoing the shift's blur."""
+    w = (w + EPS) ** gamma[:, None]
+    return w / jnp.sum(w, axis=-1, keepdims=True)
+
+
+def address(memory, w_prev, key, beta, g, s, gamma):
+    """The four addressing steps in order: content, interpolation, shift, sharpening."""
+    return sharpen(shift(interpolate(content_weights(memory, key, beta), w_prev, g), s), gamma)
+
+
+def read(memory, w):
+    """Reading: ``r = sum_i w_i M_i``, a convex combination of the slots (``[B, W]``)."""
+    return jnp.einsum("bn,bnw->bw", w, memory)
+
+
+def write(memory, w, erase, add):
+    """Writing: erase then add, ``M_i <- M_i * (1 - w_i e) + w_i a``; ``erase`` in [0, 1]^W."""
+    memory = memory * (1 - w[:, :, None] * erase[:, None, :])
+    return memory + w[:, :, None] * add[:, None, :]
+
+
+# --------------------------------------------------------------------------------------------
+# The machine
+# --------------------------------------------------------------------------------------------
+def head_sizes(width: int) -> dict:
+    """Sizes of one head's raw parameters in the controller's output."""
+    return {"key": width, "beta": 1, "g": 1, "s": len(SHIFTS), "gamma": 1}
+
+
+def init_ntm(key, input_size: int, output_size: int, *, controller: int = 100, width: int = 20):
+    """Parameters of an NTM with an LSTM controller, one read head and one write head.
+
+    The controller reads ``[x_t; r_{t-1}]``; a linear layer maps its output to the heads'
+    parameters (the write head also emits erase and add vectors); the output is
+    ``y_t = W_y [h_t; r_t] + b_y`` (logits). ``width`` is the memory word size W; the number of
+    slots N is chosen when the machine runs.
+    """
+    for value, name in [(input_size, "input_size"), (output_size, "output_size"), (controller, "controller"), (width, "width")]:
+        check_positive_int(value, name)
+    n_head = sum(head_sizes(width).values())
+    k1, k2, k3 = jax.random.split(key, 3)
+    return {
+        "controller": init_lstm(k1, input_size + width, controller),
+        "W_heads": torch_uniform(k2, (controller, 2 * n_head + 2 * width), controller),
+        "b_heads": jnp.zeros(2 * n_head + 2 * width),
+        "W_y": torch_uniform(k3, (controller + width, output_size), controller + width),
+        "b_y": jnp.zeros(output_size),
+    }
+
+
+def _split_head(raw, width):
+    sizes = head_sizes(width)
+    parts, i = {}, 0
+    for name, n in sizes.items():
+        parts[name] = raw[:, i:i + n]
+        i += n
+    return {"key": parts["key"], "beta": jax.nn.softplus(parts["beta"][:, 0]),
+            "g": jax.nn.sigmoid(parts["g"][:, 0]), "s": jax.nn.softmax(parts["s"], axis=-1),
+            "gamma": 1 + jax.nn.softplus(parts["gamma"][:, 0])}, raw[:, i:]
+
+
+def initial_state(params, batch: int, slots: int):
+    """Memory filled with a small constant; both heads focused on slot 0; a zero read vector."""
+    check_positive_int(batch, "batch")
+    check_positive_int(slots, "slots")
+    hidden = params["controller"]["W_h"].shape[0]
+    width = params["W_y"].shape[0] - hidden
+    zeros = jnp.zeros((batch, hidden))
+    focus = jnp.zeros((batch, slots)).at[:, 0].set(1.0)
+    return {"lstm": (zeros, zeros), "memory": jnp.full((batch, slots, width), MEMORY_INIT),
+            "w_read": focus, "w_write": focus, "read": jnp.zeros((batch, width))}
+
+
+def ntm_cell(params, state, x):
+    """One step: controller, write head (erase, add), read head, output. Returns ``(state, (y, w_read, w_write))``."""
+    hidden = params["controller"]["W_h"].shape[0]
+    width = params["W_y"].shape[0] - hidden
+    lstm_carry, h = lstm_cell(params["controller"], state["lstm"], jnp.concatenate([x, state["read"]], -1))
+    raw = jnp.clip(h @ params["W_heads"] + params["b_heads"], -CLIP, CLIP)
+    read_head, rest = _split_head(raw, width)
+    write_head, rest = _split_head(rest, width)
+    erase, add = jax.nn.sigmoid(rest[:, :width]), jnp.tanh(rest[:, width:])
+    memory = state["memory"]
+    w_write = address(memory, state["w_write"], write_head["key"], write_head["beta"], write_head["g"],
+                      write_head["s"], write_head["gamma"])
+    memory = write(memory, w_write, erase, add)
+    w_read = address(memory, state["w_read"], read_head["key"], read_head["beta"], read_head["g"], read_head["s"], read_head["gamma"])
+    r = read(memory, w_read)
+    y = jnp.concatenate([h, r], -1) @ params["W_y"] + params["b_y"]
+    new = {"lstm": lstm_carry, "memory": memory, "w_read": w_read, "w_write": w_write, "read": r}
+    return new, (y, w_read, w_write)
+
+
+def ntm_scan(params, xs, slots: int = 32):
+    """Run the NTM over ``xs: [batch, time, input]`` with ``slots`` memory slots.
+
+    Returns ``(logits [batch, time, output], w_read [batch, time, slots], w_write [...], final state)``.
+    """
+    input_size = params["controller"]["W_x"].shape[0] - (params["W_y"].shape[0] - params["controller"]["W_h"].shape[0])
+    check_sequence(xs, input_size)
+    state0 = initial_state(params, xs.shape[0], slots)
+    state, (ys, w_read, w_write) = jax.lax.scan(lambda c, x: ntm_cell(params, c, x), state0, jnp.swapaxes(xs, 0, 1))
+    time_major = lambda a: jnp.swapaxes(a, 0, 1)
+    return time_major(ys), time_major(w_read), time_major(w_write), state
+
+
+# --------------------------------------------------------------------------------------------
+# The copy task's loss and score
+# --------------------------------------------------------------------------------------------
+def bit_loss(logits, y, mask):
+    """Binary cross-entropy per asked-for bit (``optax.sigmoid_binary_cross_entropy``), averaged
+    over the steps where ``mask`` is 1 and summed over the bits of a vector."""
+    import optax
+
+    ce = optax.sigmoid_binary_cross_entropy(logits, y).sum(-1)
+    return jnp.sum(ce * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+
+
+def bit_errors(logits, y, mask):
+    """Wrong bits per sequence (the paper's measure): output bit = logit > 0, counted where ``mask`` is 1."""
+    wrong = jnp.sum(jnp.abs((logits > 0).astype(y.dtype) - y), axis=-1)
+    return jnp.sum(wrong * mask, axis=-1)

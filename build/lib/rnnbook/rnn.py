@@ -1,0 +1,325 @@
+"""The Elman recurrent network (Elman 1990), driven by ``jax.lax.scan``.
+
+Conventions used throughout the book:
+
+* a sequence batch is ``xs: [batch, time, features]``; a state is ``h: [batch, hidden]``;
+* a *cell* is a pure function ``cell(params, carry, x_t) -> (carry, y_t)``;
+* :func:`scan_cell` drives any such cell over time, with an optional length mask under which
+  padded steps leave the carry unchanged and output zeros.
+
+This module also holds back-propagation through time written out by hand (:func:`bptt_grads`),
+which the Recurrence chapter checks against ``jax.grad``, and truncated BPTT (:func:`tbptt_states`).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from ._checks import check_lengths, check_positive_int, check_sequence, check_state
+
+Params = dict
+
+
+# --------------------------------------------------------------------------------------------
+# The cell
+# --------------------------------------------------------------------------------------------
+def torch_uniform(key, shape, hidden_size: int, dtype=jnp.float32):
+    """PyTorch's default for recurrent weights and biases: U(-1/sqrt(hidden), 1/sqrt(hidden))."""
+    bound = 1.0 / jnp.sqrt(hidden_size)
+    return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+
+def init_elman(key, input_size: int, hidden_size: int, dtype=jnp.float32) -> Params:
+    """Parameters of an Elman cell, drawn like ``torch.nn.RNN``: U(-1/sqrt(H), 1/sqrt(H)).
+
+    Returns ``{"W_xh": [input, hidden], "W_hh": [hidden, hidden], "b_h": [hidden]}``.
+    """
+    check_positive_int(input_size, "input_size")
+    check_positive_int(hidden_size, "hidden_size")
+    k1, k2, k3 = jax.random.split(key, 3)
+    return {
+        "W_xh": torch_uniform(k1, (input_size, hidden_size), hidden_size, dtype),
+        "W_hh": torch_uniform(k2, (hidden_size, hidden_size), hidden_size, dtype),
+        "b_h": torch_uniform(k3, (hidden_size,), hidden_size, dtype),
+    }
+
+
+def elman_cell(params: Params, h, x):
+    r"""One step of the Elman network.
+
+    .. math:: h_t = \tanh(x_t W_{xh} + h_{t-1} W_{hh} + b_h), \qquad y_t = h_t
+
+    Shapes: ``h: [batch, hidden]``, ``x: [batch, input]``. Returns ``(h_t, h_t)``: the new
+    carry and the step's output (the state itself; a readout layer maps it to predictions).
+    """
+    h = jnp.tanh(x @ params["W_xh"] + h @ params["W_hh"] + params["b_h"])
+    return h, h
+
+
+# --------------------------------------------------------------------------------------------
+# The scan over time
+# --------------------------------------------------------------------------------------------
+def scan_cell(cell: Callable, params, xs, carry0, lengths=None):
+    """Run ``cell`` over the time axis of ``xs: [batch, time, features]`` with ``lax.scan``.
+
+    ``lengths: [batch]`` (optional) marks steps ``t >= lengths[b]`` as padding: there the carry
+    is left unchanged and the output is zero, so the final carry is the state after each
+    sequence's own last real step. Returns ``(ys: [batch, time, out], final carry)``.
+    """
+    xs_t = jnp.swapaxes(xs, 0, 1)  # [time, batch, features]: scan walks the leading axis
+    if lengths is None:
+        def step(carry, x):
+            return cell(params, carry, x)
+        carry, ys = jax.lax.scan(step, carry0, xs_t)
+    else:
+        valid = jnp.arange(xs.shape[1])[:, None] < lengths[None, :]  # [time, batch]
+
+        def step(carry, inp):
+            x, ok = inp
+            new_carry, y = cell(params, carry, x)
+            keep = lambda new, old: jnp.where(ok.reshape((-1,) + (1,) * (new.ndim - 1)), new, old)
+            carry = jax.tree_util.tree_map(keep, new_carry, carry)
+            return carry, jnp.where(ok[:, None], y, jnp.zeros_like(y))
+        carry, ys = jax.lax.scan(step, carry0, (xs_t, valid))
+    return jnp.swapaxes(ys, 0, 1), carry
+
+
+def rnn_scan(params: Params, xs, h0=None, lengths=None):
+    """The Elman layer: all states ``hs: [batch, time, hidden]`` and the last state ``[batch, hidden]``.
+
+    ``h0`` defaults to zeros. With ``lengths``, padded steps leave the state unchanged (their
+    entries of ``hs`` are zero) and the returned last state is each sequence's own last one.
+    """
+    input_size, hidden = params["W_xh"].shape
+    check_sequence(xs, input_size)
+    batch, time, _ = xs.shape
+    if h0 is None:
+        h0 = jnp.zeros((batch, hidden), xs.dtype)
+    check_state(h0, batch, hidden)
+    if lengths is not None:
+        lengths = jnp.asarray(lengths) if not hasattr(lengths, "dtype") else lengths
+        check_lengths(lengths, batch, time)
+    return scan_cell(elman_cell, params, xs, h0, lengths)
+
+
+def rnn_unrolled(params: Params, xs, h0=None):
+    """The same layer written as a Python loop over time: the reference the scan is tested against.
+
+    Used only in tests and in the chapter's unrolling demo; never for training.
+    """
+    batch, time, _ = xs.shape
+    h = jnp.zeros((batch, params["W_hh"].shape[0]), xs.dtype) if h0 is None else h0
+    hs = []
+    for t in range(time):
+        h, _ = elman_cell(params, h, xs[:, t])
+        hs.append(h)
+    return jnp.stack(hs, axis=1), h
+
+
+# --------------------------------------------------------------------------------------------
+# Back-propagation through time, by hand
+# --------------------------------------------------------------------------------------------
+def init_readout(key, hidden_size: int, output_size: int, dtype=jnp.float32) -> Params:
+    """A linear readout ``y = h W_hy + b_y`` with ``W_hy: [hidden, output]``."""
+    check_positive_int(hidden_size, "hidden_size")
+    check_positive_int(output_size, "output_size")
+    return {
+        "W_hy": torch_uniform(key, (hidden_size, output_size), hidden_size, dtype),
+        "b_y": jnp.zeros((output_size,), dtype),
+    }
+
+
+def sequence_loss(params: Params, readout: Params, xs, targets, h0=None):
+    r"""The summed squared error of an Elman network with a linear readout:
+
+    .. math:: L = \sum_{b,t} \tfrac12 \lVert h_t W_{hy} + b_y - d_t \rVert^2
+
+    ``targets: [batch, time, output]``. This is the loss whose gradient :func:`bptt_grads`
+    computes by hand.
+    """
+    hs, _ = rnn_scan(params, xs, h0)
+    ys = hs @ readout["W_hy"] + readout["b_y"]
+    if targets.shape != ys.shape:
+        raise ValueError(f"targets must have shape {ys.shape} [batch, time, output], got {targets.shape}")
+    return 0.5 * jnp.sum((ys - targets) ** 2)
+
+
+def bptt_grads(params: Params, readout: Params, xs, targets, h0=None):
+    r"""Gradients of :func:`sequence_loss` by back-propagation through time, written out.
+
+    Forward: :math:`a_t = x_t W_{xh} + h_{t-1} W_{hh} + b_h`, :math:`h_t = \tanh a_t`,
+    :math:`y_t = h_t W_{hy} + b_y`, :math:`e_t = y_t - d_t`.
+
+    Backward, from :math:`t = T` down to 1, with :math:`g_{T+1} = 0`:
+
+    .. math:: g_t = \frac{\partial L}{\partial a_t}
+              = (1 - h_t^2) \odot \left(e_t W_{hy}^\top + g_{t+1} W_{hh}^\top\right)
+
+    and each shared weight collects the **sum** over the unrolled copies:
+    :math:`\partial L/\partial W_{hh} = \sum_t h_{t-1}^\top g_t`,
+    :math:`\partial L/\partial W_{xh} = \sum_t x_t^\top g_t`,
+    :math:`\partial L/\partial b_h = \sum_t g_t`.
+
+    Returns ``(loss, grads_params, grads_readout)`` with the structure of the inputs.
+    """
+    hs, _ = rnn_scan(params, xs, h0)
+    batch, time, _ = xs.shape
+    if h0 is None:
+        h0 = jnp.zeros((batch, params["W_hh"].shape[0]), xs.dtype)
+    ys = hs @ readout["W_hy"] + readout["b_y"]
+    if targets.shape != ys.shape:
+        raise ValueError(f"targets must have shape {ys.shape} [batch, time, output], got {targets.shape}")
+    e = ys - targets
+    loss = 0.5 * jnp.sum(e ** 2)
+
+    hs_t, e_t, xs_t = (jnp.swapaxes(a, 0, 1) for a in (hs, e, xs))  # time-major
+    W_hh, W_hy = params["W_hh"], readout["W_hy"]
+
+    def back(g_next, inp):
+        e_s, h_s = inp
+        g = (1.0 - h_s ** 2) * (e_s @ W_hy.T + g_next @ W_hh.T)
+        return g, g
+
+    _, gs = jax.lax.scan(back, jnp.zeros_like(h0), (e_t, hs_t), reverse=True)
+    h_prev = jnp.concatenate([h0[None], hs_t[:-1]], axis=0)
+    grads = {
+        "W_xh": jnp.einsum("tbd,tbh->dh", xs_t, gs),
+        "W_hh": jnp.einsum("tbk,tbh->kh", h_prev, gs),
+        "b_h": gs.sum((0, 1)),
+    }
+    grads_readout = {"W_hy": jnp.einsum("tbh,tbo->ho", hs_t, e_t), "b_y": e_t.sum((0, 1))}
+    return loss, grads, grads_readout
+
+
+def carry_gradients(cell: Callable, params, xs, carry0, loss_fn: Callable):
+    r"""How much the loss depends on the state after each step: :math:`\partial L / \partial h_t` for all t.
+
+    ``loss_fn(ys, final_carry) -> scalar`` with ``ys: [batch, time, hidden]``. Works for the
+    cells whose output is their state ``h`` (Elman, GRU, and the LSTM with its ``(h, c)`` carry).
+    A zero perturbation is added to the carry after every step (and so to that step's output);
+    the gradient with respect to it is the gradient with respect to that step's state. Returns a pytree shaped like the carry, each leaf ``[batch, time, ...]``.
+    """
+    time = xs.shape[1]
+    eps0 = jax.tree_util.tree_map(lambda c: jnp.zeros((time,) + c.shape, c.dtype), carry0)
+
+    def step(carry, inp):
+        x, eps = inp
+        carry, _ = cell(params, carry, x)
+        carry = jax.tree_util.tree_map(jnp.add, carry, eps)
+        return carry, (carry[0] if isinstance(carry, tuple) else carry)  # the output is the state h
+
+    def total(eps):
+        final, ys = jax.lax.scan(step, carry0, (jnp.swapaxes(xs, 0, 1), eps))
+        return loss_fn(jnp.swapaxes(ys, 0, 1), final)
+
+    grads = jax.grad(total)(eps0)
+    return jax.tree_util.tree_map(lambda g: jnp.swapaxes(g, 0, 1), grads)
+
+
+def gradient_norms(grads):
+    """Per-step Euclidean norm of ``[batch, time, ...]`` gradients (over batch and features): ``[time]``.
+
+    Computed as ``m * sqrt(sum((g / m)^2))`` with ``m = max |g|`` per step, so that exploding
+    gradients whose squares would overflow float32 (above about 1e19) still get a finite norm.
+    """
+    axes = tuple(i for i in range(grads.ndim) if i != 1)
+    scale = jnp.max(jnp.abs(grads), axis=axes, keepdims=True)
+    safe = jnp.where(scale > 0, scale, 1.0)
+    return jnp.squeeze(safe, axes) * jnp.sqrt(jnp.sum((grads / safe) ** 2, axis=axes))
+
+
+# --------------------------------------------------------------------------------------------
+# Truncated BPTT
+# --------------------------------------------------------------------------------------------
+def tbptt_states(params: Params, xs, k1: int, k2: int, h0=None, cell: Callable = elman_cell):
+    """States with the forward values of :func:`rnn_scan` but gradients truncated as in TBPTT(k1, k2).
+
+    Truncated BPTT (Williams & Peng 1990) walks the sequence in blocks of ``k1`` steps and, for
+    each block, back-propagates the block's errors through the last ``k2 >= k1`` steps only.
+    Here each block's states are recomputed from the stopped (``stop_gradient``) state ``k2``
+    steps before the block's end, so ``jax.grad`` of any loss of the returned states *is* the
+    TBPTT gradient: an error at step ``t`` reaches inputs at most ``k2 - 1`` steps back.
+    ``k1 == k2 == k`` is the common "detach every k steps" scheme; ``k2 >= time`` gives full BPTT.
+
+    ``xs: [batch, time, features]`` with ``time`` a multiple of ``k1``. Returns ``[batch, time, hidden]``.
+    """
+    input_size, hidden = params["W_xh"].shape
+    check_sequence(xs, input_size)
+    check_positive_int(k1, "k1")
+    check_positive_int(k2, "k2")
+    batch, time, _ = xs.shape
+    if k2 < k1:
+        raise ValueError(f"k2 (steps back-propagated) must be >= k1 (steps per block), got k1={k1}, k2={k2}")
+    if time % k1:
+        raise ValueError(f"the sequence length (time={time}) must be a multiple of k1={k1}")
+    if h0 is None:
+        h0 = jnp.zeros((batch, hidden), xs.dtype)
+    check_state(h0, batch, hidden)
+
+    hs, _ = scan_cell(cell, params, xs, h0)
+    starts = jax.lax.stop_gradient(jnp.concatenate([h0[:, None], hs], axis=1))  # state before step s
+    pad = k2 - k1
+    xs_pad = jnp.concatenate([jnp.zeros((batch, pad, input_size), xs.dtype), xs], axis=1)
+
+    def block(j):
+        first = j * k1 - pad  # first (original) step of the window, may be negative
+        window = jax.lax.dynamic_slice_in_dim(xs_pad, j * k1, k2, axis=1)
+        h_start = jax.lax.dynamic_index_in_dim(starts, jnp.maximum(first, 0), axis=1, keepdims=False)
+        # Steps before the sequence start (negative indices) are padding: the state stays put.
+        n_pad = jnp.clip(-first, 0, k2)
+        lengths = jnp.full((batch,), k2) - n_pad
+        window = jnp.roll(window, -n_pad, axis=1)  # real steps first, padding after
+        out, _ = scan_cell(cell, params, window, h_start, lengths)
+        out = jnp.roll(out, n_pad, axis=1)  # back in place: the block's k1 steps are the last ones
+        return out[:, k2 - k1:]
+
+    blocks = jax.vmap(block)(jnp.arange(time // k1))  # [n_blocks, batch, k1, hidden]
+    return jnp.swapaxes(blocks, 0, 1).reshape(batch, time, hidden)
+
+
+# --------------------------------------------------------------------------------------------
+# Flax NNX modules
+# --------------------------------------------------------------------------------------------
+class ElmanRNN(nnx.Module):
+    """An Elman layer as a Flax NNX module around :func:`elman_cell` and :func:`rnn_scan`.
+
+    ``layer(xs, lengths=None, h0=None) -> (hs: [batch, time, hidden], h_last: [batch, hidden])``.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, *, rngs: nnx.Rngs):
+        p = init_elman(rngs.params(), input_size, hidden_size)
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.W_xh = nnx.Param(p["W_xh"])
+        self.W_hh = nnx.Param(p["W_hh"])
+        self.b_h = nnx.Param(p["b_h"])
+
+    @property
+    def params(self) -> Params:
+        return {"W_xh": self.W_xh[...], "W_hh": self.W_hh[...], "b_h": self.b_h[...]}
+
+    def __call__(self, xs, lengths=None, h0=None):
+        return rnn_scan(self.params, xs, h0=h0, lengths=lengths)
+
+
+class ElmanModel(nnx.Module):
+    """Elman layer plus a linear readout.
+
+    ``output="all"`` maps every state to an output (many-to-many, ``[batch, time, out]``);
+    ``output="last"`` maps the last real state only (many-to-one, ``[batch, out]``).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, output_size: int, *,
+                 output: str = "all", rngs: nnx.Rngs):
+        if output not in ("all", "last"):
+            raise ValueError(f"output must be 'all' or 'last', got {output!r}")
+        check_positive_int(output_size, "output_size")
+        self.output = output
+        self.rnn = ElmanRNN(input_size, hidden_size, rngs=rngs)
+        self.readout = nnx.Linear(hidden_size, output_size, rngs=rngs)
+
+    def __call__(self, xs, lengths=None):
+        hs, h_last = self.rnn(xs, lengths=lengths)
+        return self.readout(hs if self.output == "all" else h_last)

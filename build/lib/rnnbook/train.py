@@ -1,0 +1,182 @@
+"""The one training loop of the book: Optax, a jitted epoch of ``lax.scan`` steps, a progress bar.
+
+Every chapter trains through :func:`fit`. A model is either a pytree of parameters (the pure
+functions of :mod:`rnnbook.rnn`) or a Flax NNX module; the loss is ``loss_fn(model, batch)``.
+Batches come from ``batch_fn(key)``, a traceable function, so that data generation, the forward
+and backward pass and the update of a whole epoch compile into one XLA program.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+from tqdm import tqdm
+
+from ._checks import check_positive_int
+
+
+@dataclasses.dataclass
+class History:
+    """What :func:`fit` records, one entry per epoch."""
+
+    step: list = dataclasses.field(default_factory=list)        # optimizer steps done so far
+    train_loss: list = dataclasses.field(default_factory=list)  # mean training loss of the epoch
+    val_loss: list = dataclasses.field(default_factory=list)    # loss on ``val_batch`` after it
+    seconds: float = 0.0                                        # wall time, compilation included
+
+    def best_val(self) -> float:
+        return float(min(self.val_loss)) if self.val_loss else float("nan")
+
+
+def _optimizer(optimizer, learning_rate, clip_norm):
+    tx = optimizer if optimizer is not None else optax.adam(learning_rate)
+    if clip_norm is not None:
+        if not clip_norm > 0:
+            raise ValueError(f"clip_norm must be positive, got {clip_norm!r}")
+        tx = optax.chain(optax.clip_by_global_norm(clip_norm), tx)
+    return tx
+
+
+class _DisplayLine:
+    """A file-like target for tqdm in Jupyter: rewrites one display in place.
+
+    A plain tqdm bar in a notebook leaves every intermediate state in the saved output; updating
+    a single display keeps just the last line, which is what the rendered book then shows.
+    """
+
+    def __init__(self):
+        from IPython.display import Pretty, display
+
+        self._pretty = Pretty
+        self._handle = display(Pretty(""), display_id=True)
+
+    def write(self, text):
+        text = text.strip("\r\n")
+        if text:
+            self._handle.update(self._pretty(text))
+
+    def flush(self):
+        pass
+
+
+def _progress_file():
+    """Where progress bars go: one in-place display in a Jupyter kernel, else stdout."""
+    if "ipykernel" in sys.modules:
+        try:
+            return _DisplayLine()
+        except Exception:  # no IPython display machinery: fall back to text
+            pass
+    return sys.stdout
+
+
+def fit(model: Any, loss_fn: Callable, batch_fn: Callable, *, key, epochs: int,
+        steps_per_epoch: int = 100, optimizer: optax.GradientTransformation | None = None,
+        learning_rate: float = 1e-3, clip_norm: float | None = None, val_batch=None,
+        keep_best: bool = False, target_loss: float | None = None, progress: bool = True,
+        desc: str = "training"):
+    """Train ``model`` to minimise ``loss_fn(model, batch)``; return ``(trained model, History)``.
+
+    * ``batch_fn(key) -> batch``: draws a training batch; must be traceable by JAX (a fixed
+      data set is ``lambda key: data``, a minibatch is an index draw from ``key``).
+    * ``optimizer``: any Optax transformation (default Adam at ``learning_rate``);
+      ``clip_norm`` chains ``optax.clip_by_global_norm`` in front of it.
+    * ``val_batch``: a batch on which ``loss_fn`` is evaluated after every epoch.
+    * ``keep_best``: return the parameters of the epoch with the lowest validation loss (early
+      stopping in hindsight) instead of the last ones; needs ``val_batch``.
+    * ``target_loss``: stop after the first epoch whose validation loss is below it (the task
+      counts as solved; ``History.step[-1]`` is then the number of steps it took); needs
+      ``val_batch``.
+    * ``key``: the PRNG key for the batches: the same key gives the same run.
+
+    One epoch is ``steps_per_epoch`` optimizer steps scanned inside one ``jit``. A loss that
+    becomes NaN or infinite stops training with a ``FloatingPointError`` naming the epoch.
+    """
+    check_positive_int(epochs, "epochs")
+    check_positive_int(steps_per_epoch, "steps_per_epoch")
+    if not callable(loss_fn) or not callable(batch_fn):
+        raise ValueError("loss_fn and batch_fn must be callables: loss_fn(model, batch), batch_fn(key)")
+
+    if keep_best and val_batch is None:
+        raise ValueError("keep_best=True needs a val_batch to pick the best epoch by")
+    if target_loss is not None and val_batch is None:
+        raise ValueError("target_loss needs a val_batch to compare the validation loss with")
+    is_module = isinstance(model, nnx.Module)
+    if is_module:
+        graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+        loss_of = lambda p, batch: loss_fn(nnx.merge(graphdef, p, rest), batch)
+    else:
+        params, loss_of = model, loss_fn
+
+    tx = _optimizer(optimizer, learning_rate, clip_norm)
+    opt_state = tx.init(params)
+
+    @jax.jit
+    def run_epoch(params, opt_state, key):
+        def step(carry, k):
+            params, opt_state = carry
+            loss, grads = jax.value_and_grad(loss_of)(params, batch_fn(k))
+            updates, opt_state = tx.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state), loss
+        keys = jax.random.split(key, steps_per_epoch)
+        (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), keys)
+        return params, opt_state, losses.mean()
+
+    val_loss = jax.jit(loss_of)
+    history = History()
+    best = (float("inf"), params)
+    start = time.perf_counter()
+    bar = tqdm(range(epochs), desc=desc, disable=not progress, file=_progress_file() if progress else sys.stdout,
+               mininterval=1.0, ncols=100, ascii=True)
+    for epoch in bar:
+        key, sub = jax.random.split(key)
+        params, opt_state, loss = run_epoch(params, opt_state, sub)
+        loss = float(loss)
+        if not np.isfinite(loss):
+            raise FloatingPointError(
+                f"training loss became {loss} in epoch {epoch + 1}: lower the learning rate or set clip_norm"
+            )
+        history.step.append((epoch + 1) * steps_per_epoch)
+        history.train_loss.append(loss)
+        postfix = {"loss": f"{loss:.4g}"}
+        if val_batch is not None:
+            history.val_loss.append(float(val_loss(params, val_batch)))
+            postfix["val"] = f"{history.val_loss[-1]:.4g}"
+            if keep_best and history.val_loss[-1] < best[0]:
+                best = (history.val_loss[-1], params)
+        bar.set_postfix(postfix, refresh=False)
+        if target_loss is not None and history.val_loss[-1] < target_loss:
+            break
+    bar.close()
+    history.seconds = time.perf_counter() - start
+    if keep_best:
+        params = best[1]
+    trained = nnx.merge(graphdef, params, rest) if is_module else params
+    return trained, history
+
+
+def minibatches(data, batch_size: int):
+    """A ``batch_fn`` drawing ``batch_size`` rows (with replacement) of every array in ``data``."""
+    leaves = jax.tree_util.tree_leaves(data)
+    if not leaves:
+        raise ValueError("data is empty: give a pytree of arrays with a leading example axis")
+    n = leaves[0].shape[0]
+    if any(leaf.shape[0] != n for leaf in leaves):
+        raise ValueError(f"all arrays in data must have the same leading size, got {[l.shape[0] for l in leaves]}")
+    check_positive_int(batch_size, "batch_size")
+
+    def batch_fn(key):
+        idx = jax.random.randint(key, (batch_size,), 0, n)
+        return jax.tree_util.tree_map(lambda a: a[idx], data)
+    return batch_fn
+
+
+def accuracy(logits, labels) -> float:
+    """Share of argmax predictions equal to ``labels`` (any leading shape)."""
+    return float(jnp.mean(jnp.argmax(logits, -1) == labels))

@@ -1,0 +1,229 @@
+"""word2vec (Mikolov et al. 2013): skip-gram and CBOW with negative sampling, in JAX.
+
+Training pairs are *sampled* inside ``jit`` rather than enumerated, with the same distribution as
+the reference implementation's loops:
+
+* **dynamic window**: word2vec draws a window ``b ~ U{1..W}`` per centre word and uses every
+  offset up to ``b``, so an offset ``d`` is used with probability ``(W - d + 1) / W``. We draw
+  ``d`` from the distribution proportional to ``W - d + 1`` and a random side.
+* **subsampling of frequent words**: a token of relative frequency ``f`` is kept with probability
+  ``min(1, (sqrt(f / t) + 1) t / f)`` (the C code's formula). We weight each pair by the keep
+  probabilities of its two words, which is the same objective in expectation (it omits the
+  widening of windows that discarding tokens also causes).
+* **negative sampling**: ``k`` noise words per pair from the unigram distribution raised to 3/4.
+
+The loss of a skip-gram pair (centre c, context o, noise words n_1..n_k) is
+``-log sigma(u_o . v_c) - sum_i log sigma(-u_{n_i} . v_c)``; CBOW replaces ``v_c`` by the mean of
+the context words' input vectors and predicts the centre word. ``v`` are the input vectors (the
+embedding), ``u`` the output vectors.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._checks import check_positive_int
+
+
+# --------------------------------------------------------------------------------------------
+# Text to ids
+# --------------------------------------------------------------------------------------------
+def tokenize(text: str) -> list[str]:
+    """Lower-cased words (letters, digits and inner apostrophes); punctuation dropped."""
+    return re.findall(r"[a-z0-9]+(?:'[a-z]+)?", text.lower())
+
+
+class WordVocab:
+    """Words with at least ``min_count`` occurrences, most frequent first; others map to ``<UNK>`` (id 0)."""
+
+    UNK = "<UNK>"
+
+    def __init__(self, tokens, min_count: int = 5):
+        check_positive_int(min_count, "min_count")
+        counts = Counter(tokens)
+        if not counts:
+            raise ValueError("no tokens to build a vocabulary from")
+        kept = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
+        if not kept:
+            raise ValueError(f"no word occurs min_count={min_count} times")
+        self.words = [self.UNK] + kept
+        self.index = {w: i for i, w in enumerate(self.words)}
+        unk = sum(c for w, c in counts.items() if c < min_count)
+        self.counts = np.array([unk] + [counts[w] for w in kept], np.int64)
+
+    def __len__(self):
+        return len(self.words)
+
+    def __contains__(self, word):
+        return word in self.index and word != self.UNK
+
+    def encode(self, tokens) -> np.ndarray:
+        return np.array([self.index.get(t, 0) for t in tokens], np.int32)
+
+    def decode(self, ids) -> list[str]:
+        ids = np.asarray(ids)
+        if ids.size and (ids.min() < 0 or ids.max() >= len(self)):
+            raise ValueError(f"word id outside the vocabulary [0, {len(self)}): {ids.min()}..{ids.max()}")
+        return [self.words[i] for i in ids.ravel()]
+
+
+def keep_probabilities(counts, t: float = 1e-3):
+    """word2vec's subsampling: keep a word of frequency ``f`` with ``min(1, (sqrt(f/t) + 1) t / f)``.
+
+    ``counts[0]`` (``<UNK>``) is excluded, from the total as well: word2vec drops the words below
+    ``min_count`` before it counts frequencies, and never trains on them.
+    """
+    counts = np.asarray(counts, np.float64).copy()
+    counts[0] = 0.0
+    if not t > 0:
+        raise ValueError(f"the subsampling threshold t must be positive, got {t!r}")
+    f = counts / counts.sum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = (np.sqrt(f / t) + 1) * t / f
+    return np.where(counts > 0, np.minimum(p, 1.0), 0.0).astype(np.float32)
+
+
+def noise_distribution(counts, power: float = 0.75):
+    """The negative-sampling distribution ``count^power / sum``; ``<UNK>`` (id 0) is never drawn."""
+    counts = np.asarray(counts, np.float64).copy()
+    counts[0] = 0.0
+    p = counts ** power
+    return (p / p.sum()).astype(np.float32)
+
+
+def offset_distribution(window: int):
+    """``P(|offset| = d)`` for ``d = 1..window`` under word2vec's dynamic window: proportional to ``window - d + 1``."""
+    check_positive_int(window, "window")
+    w = np.arange(window, 0, -1, dtype=np.float64)
+    return (w / w.sum()).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# Sampling training examples (traceable)
+# --------------------------------------------------------------------------------------------
+def sample_skipgram(key, ids, batch: int, window: int, keep, noise, negatives: int):
+    """A batch of skip-gram examples: ``(centres [B], contexts [B], noise words [B, k], weights [B])``."""
+    ids = jnp.asarray(ids)
+    k_pos, k_off, k_side, k_neg = jax.random.split(key, 4)
+    n = ids.shape[0]
+    pos = jax.random.randint(k_pos, (batch,), window, n - window)
+    d = 1 + jax.random.choice(k_off, window, (batch,), p=jnp.asarray(offset_distribution(window)))
+    side = jnp.where(jax.random.bernoulli(k_side, 0.5, (batch,)), 1, -1)
+    centres, contexts = ids[pos], ids[pos + side * d]
+    neg = jax.random.choice(k_neg, noise.shape[0], (batch, negatives), p=noise)
+    keep = jnp.asarray(keep)
+    weights = keep[centres] * keep[contexts] * (centres > 0) * (contexts > 0)
+    return centres, contexts, neg, weights
+
+
+def sample_cbow(key, ids, batch: int, window: int, keep, noise, negatives: int):
+    """A batch of CBOW examples: ``(context ids [B, 2W], context mask [B, 2W], centres [B], noise [B, k], weights [B])``."""
+    ids = jnp.asarray(ids)
+    k_pos, k_b, k_neg = jax.random.split(key, 3)
+    n = ids.shape[0]
+    pos = jax.random.randint(k_pos, (batch,), window, n - window)
+    b = jax.random.randint(k_b, (batch, 1), 1, window + 1)                     # the dynamic window
+    offsets = jnp.concatenate([-jnp.arange(window, 0, -1), jnp.arange(1, window + 1)])
+    ctx = ids[pos[:, None] + offsets[None, :]]
+    keep = jnp.asarray(keep)
+    mask = (jnp.abs(offsets)[None, :] <= b) * keep[ctx] * (ctx > 0)
+    centres = ids[pos]
+    neg = jax.random.choice(k_neg, noise.shape[0], (batch, negatives), p=noise)
+    weights = keep[centres] * (centres > 0) * (mask.sum(1) > 0)
+    return ctx, mask, centres, neg, weights
+
+
+# --------------------------------------------------------------------------------------------
+# Parameters and losses
+# --------------------------------------------------------------------------------------------
+def init_word2vec(key, vocab_size: int, dim: int):
+    """Input vectors ``U(-0.5/dim, 0.5/dim)`` and output vectors 0, as in the reference code."""
+    check_positive_int(vocab_size, "vocab_size")
+    check_positive_int(dim, "dim")
+    return {"in": jax.random.uniform(key, (vocab_size, dim), minval=-0.5 / dim, maxval=0.5 / dim),
+            "out": jnp.zeros((vocab_size, dim))}
+
+
+def negative_sampling_loss(v, u_pos, u_neg, weights):
+    """``-log sigma(u_o . v) - sum_k log sigma(-u_k . v)``, weighted mean over the batch.
+
+    ``v [B, D]`` (centre or context mean), ``u_pos [B, D]``, ``u_neg [B, k, D]``, ``weights [B]``.
+    """
+    pos = jax.nn.log_sigmoid(jnp.sum(v * u_pos, -1))
+    neg = jax.nn.log_sigmoid(-jnp.einsum("bd,bkd->bk", v, u_neg)).sum(-1)
+    return -jnp.sum(weights * (pos + neg)) / jnp.maximum(jnp.sum(weights), 1e-8)
+
+
+def skipgram_loss(params, batch):
+    centres, contexts, neg, weights = batch
+    return negative_sampling_loss(params["in"][centres], params["out"][contexts], params["out"][neg], weights)
+
+
+def cbow_loss(params, batch):
+    ctx, mask, centres, neg, weights = batch
+    v = jnp.sum(params["in"][ctx] * mask[..., None], 1) / jnp.maximum(mask.sum(1, keepdims=True), 1e-8)
+    return negative_sampling_loss(v, params["out"][centres], params["out"][neg], weights)
+
+
+def full_softmax_loss(params, centres, contexts):
+    """The objective negative sampling approximates: ``-log softmax(U v_c)[o]`` over the whole vocabulary."""
+    logits = params["in"][centres] @ params["out"].T
+    return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), contexts[:, None], 1))
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluation
+# --------------------------------------------------------------------------------------------
+def normalise(vectors):
+    vectors = np.asarray(vectors, np.float64)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def most_similar(vectors, vocab: WordVocab, word: str, k: int = 5):
+    """The ``k`` words of highest cosine similarity to ``word`` (itself and ``<UNK>`` excluded)."""
+    if word not in vocab:
+        raise ValueError(f"{word!r} is not in the vocabulary")
+    e = normalise(vectors)
+    sims = e @ e[vocab.index[word]]
+    sims[[0, vocab.index[word]]] = -np.inf
+    best = np.argsort(-sims)[:k]
+    return [(vocab.words[i], float(sims[i])) for i in best]
+
+
+def similarity_correlation(vectors, vocab: WordVocab, pairs):
+    """Spearman correlation between human scores and cosine similarities on ``pairs`` of
+    ``(word1, word2, score)``; pairs with a word outside the vocabulary are skipped. Returns
+    ``(rho, share of pairs out of vocabulary)``."""
+    from scipy.stats import spearmanr
+
+    pairs = list(pairs)
+    if not pairs:
+        raise ValueError("no word pairs given")
+    e = normalise(vectors)
+    found = [(vocab.index[a], vocab.index[b], s) for a, b, s in pairs if a in vocab and b in vocab]
+    oov = 1 - len(found) / len(pairs)
+    if len(found) < 3:
+        return float("nan"), oov
+    cos = [float(e[i] @ e[j]) for i, j, _ in found]
+    return float(spearmanr(cos, [s for *_, s in found]).statistic), oov
+
+
+def analogy_accuracy(vectors, vocab: WordVocab, questions):
+    """3CosAdd: for ``a : b :: c : d`` predict ``argmax cos(x, b - a + c)`` over words other than
+    a, b, c. Returns ``(accuracy on questions whose four words are known, share out of vocabulary)``."""
+    questions = list(questions)
+    if not questions:
+        raise ValueError("no analogy questions given")
+    e = normalise(vectors)
+    known = [q for q in questions if all(w in vocab for w in q)]
+    correct = 0
+    for a, b, c, d in known:
+        ia, ib, ic = vocab.index[a], vocab.index[b], vocab.index[c]
+        sims = e @ (e[ib] - e[ia] + e[ic])
+        sims[[0, ia, ib, ic]] = -np.inf
+        correct += int(np.argmax(sims) == vocab.index[d])
+    return (correct / len(known) if known else float("nan")), 1 - len(known) / len(questions)

@@ -1,0 +1,106 @@
+"""The Colab path, rehearsed here: a fresh virtual environment without the project, the chapter's
+first cell run exactly as Colab runs it (pointed at this checkout instead of GitHub), then every
+import of the chapter, and the unit tests, all with the package's declared *lower* bounds.
+
+Colab installs whatever jax/flax are newest; the lower bounds in pyproject.toml promise that older
+ones work too. This test holds them to it by installing exactly the lower-bound versions.
+
+The first cell installs with `pip install "rnnbook @ git+<repository>"`, so what is installed is
+the committed HEAD of this checkout, as it would be from GitHub.
+"""
+import json
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+TORCH = "torch==2.13.0"  # stands in for the torch that Colab ships preinstalled
+CHAPTERS = ["recurrence", "lstm", "vanishing_gradient", "seq2seq", "word_embedding", "ntm", "transformers"]
+
+pytestmark = pytest.mark.skipif(not (ROOT / ".git").exists(), reason="the install cell clones a git repository")
+
+
+def lower_bounds():
+    """`name>=X` of every declared dependency (extras included) as the pin `name==X`."""
+    reqs = PYPROJECT["project"]["dependencies"] + [
+        r for extra in PYPROJECT["project"].get("optional-dependencies", {}).values() for r in extra]
+    pins = []
+    for req in reqs:
+        m = re.fullmatch(r"([A-Za-z0-9_.-]+)>=([\w.]+)", req.replace(" ", ""))
+        assert m, f"dependency {req!r} should be a plain lower bound `name>=version`"
+        pins.append(f"{m.group(1)}=={m.group(2)}")
+    return pins
+
+
+def first_cell(chapter):
+    nb = json.loads((ROOT / "book" / f"{chapter}.ipynb").read_text())
+    code = [("".join(c["source"])) for c in nb["cells"] if c["cell_type"] == "code"]
+    return code[0], code[1:]
+
+
+def top_level_imports(cells):
+    return [line for cell in cells for line in cell.splitlines() if re.match(r"(import|from) \w", line)]
+
+
+@pytest.fixture(scope="module")
+def colab_env(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("colab")
+    venv = tmp / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    constraints = tmp / "lower-bounds.txt"
+    constraints.write_text("\n".join(lower_bounds()) + "\n")
+    files = [str(constraints)]
+    machine_cap = pathlib.Path("/etc/xdg/pip/constraints.txt")  # this machine kind's torch cap, kept
+    if machine_cap.exists():
+        files.append(str(machine_cap))
+    env = {**os.environ, "PIP_CONSTRAINT": " ".join(files), "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+           "MPLBACKEND": "Agg", "JAX_PLATFORMS": "cpu"}
+    env.pop("PYTHONPATH", None)
+    subprocess.run([python, "-m", "pip", "install", "-q", TORCH, "pytest"], check=True, env=env,
+                   capture_output=True)
+    return python, env, tmp
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_first_cell_installs_and_every_import_works(colab_env, chapter):
+    python, env, tmp = colab_env
+    _, rest = first_cell(chapter)
+    run = run_first_cell(python, env, tmp, chapter)
+    assert run.returncode == 0, run.stderr[-3000:]
+    imports = top_level_imports(rest)
+    assert any("rnnbook" in line for line in imports)
+    probe = "\n".join(imports) + "\nimport rnnbook, jax, flax, optax\nprint(jax.__version__, flax.__version__, optax.__version__)"
+    run = subprocess.run([python, "-c", probe], env=env, capture_output=True, text=True, cwd=tmp)
+    assert run.returncode == 0, f"{chapter}: an import fails with the lower bounds\n{run.stderr[-3000:]}"
+    # The versions are the lower bounds, not newer ones.
+    want = dict(pin.split("==") for pin in lower_bounds())
+    assert run.stdout.split()[-3:] == [want["jax"], want["flax"], want["optax"]], run.stdout
+
+
+def run_first_cell(python, env, tmp, chapter):
+    cell, _ = first_cell(chapter)
+    assert 'REPOSITORY = "' in cell
+    local = re.sub(r'REPOSITORY = "[^"]+"', f'REPOSITORY = "file://{ROOT}"', cell)
+    script = "import sys, types\nsys.modules['google.colab'] = types.ModuleType('google.colab')\n" + local
+    return subprocess.run([python, "-c", script], env=env, capture_output=True, text=True, cwd=tmp)
+
+
+def test_unit_tests_pass_with_the_lower_bounds(colab_env):
+    python, env, tmp = colab_env
+    run = run_first_cell(python, env, tmp, "word_embedding")  # rnnbook with gensim, as in Colab
+    assert run.returncode == 0, run.stderr[-3000:]
+    tests = tmp / "tests"
+    shutil.copytree(ROOT / "tests", tests, ignore=shutil.ignore_patterns("test_book.py", "test_colab_path.py"))
+    run = subprocess.run([python, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", str(tests)],
+                         env=env, capture_output=True, text=True, cwd=tmp)
+    assert run.returncode == 0, run.stdout[-4000:]
+    summary = run.stdout.strip().splitlines()[-1]
+    assert " passed" in summary and "skipped" not in summary, summary
