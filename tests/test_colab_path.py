@@ -88,7 +88,7 @@ def test_first_cell_installs_and_every_import_works(colab_env, chapter):
 def run_first_cell(python, env, tmp, chapter):
     cell, _ = first_cell(chapter)
     assert 'REPOSITORY = "' in cell
-    local = re.sub(r'REPOSITORY = "[^"]+"', f'REPOSITORY = "file://{ROOT}"', cell)
+    local = re.sub(r'REPOSITORY = "[^"]+"', f'REPOSITORY = "file://localhost{ROOT}"', cell)
     script = "import sys, types\nsys.modules['google.colab'] = types.ModuleType('google.colab')\n" + local
     return subprocess.run([python, "-c", script], env=env, capture_output=True, text=True, cwd=tmp)
 
