@@ -82,6 +82,76 @@ def test_glossary_defines_the_sheets_acronyms():
     assert wanted <= terms, f"missing from the glossary: {sorted(wanted - terms)}"
 
 
+def markdown_of(path):
+    if path.suffix == ".ipynb":
+        return "\n".join("".join(c["source"]) for c in load(path)["cells"] if c["cell_type"] == "markdown")
+    return path.read_text()
+
+
+@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_chapter_ends_with_exercises(nb_path):
+    headings = re.findall(r"^## (.+)$", markdown_of(nb_path), re.M)
+    assert headings[-1] == "Exercises", f"the last section should be the exercises, not {headings[-1]!r}"
+    exercises = markdown_of(nb_path).split("\n## Exercises", 1)[1]
+    assert len(re.findall(r"^\d+\. ", exercises, re.M)) >= 3, "at least three numbered exercises"
+
+
+def test_every_acronym_used_is_in_the_glossary():
+    glossary = (ROOT / "book" / "glossary.md").read_text()
+    terms = set(re.findall(r"^([A-Za-z][\w ]*?)\n  \S", glossary, re.M))
+    not_acronyms = {"READ", "WRITE", "US", "CC", "BY"}  # emphasis, a country, a licence name
+    used = {}
+    for path in NOTEBOOKS + sorted((ROOT / "book").glob("*.md")):
+        text = markdown_of(path)
+        text = re.sub(r"```\{glossary\}.*?```", "", text, flags=re.S)  # the definitions themselves
+        text = re.sub(r"`[^`]*`|\$\$.*?\$\$|\$[^$]*\$|\{cite\}", "", text, flags=re.S)
+        for word in re.findall(r"\b([A-Z][A-Z0-9]+)s?\b", text):
+            used.setdefault(word, path.name)
+    missing = {w: where for w, where in used.items() if w not in terms | not_acronyms}
+    assert not missing, f"acronyms used but not in book/glossary.md: {missing}"
+
+
+# The study guide and the errata page ------------------------------------------------------------
+SHEET_Q_LABEL = re.compile(r"^\((sheet-q-[\w-]+)\)=\n#{2,3} ", re.M)
+NOTE_NAME = re.compile(r"^```\{admonition\} On the sheet's answer\n:name: (sheet-note-[\w-]+)$", re.M)
+
+
+def test_study_guide_lists_every_question_and_links_its_answer():
+    guide_path = ROOT / "book" / "study_guide.md"
+    guide = guide_path.read_text()
+    if SHEET.exists() and COVERAGE_TOOL.exists():
+        result = subprocess.run([sys.executable, str(COVERAGE_TOOL), "--lines", str(SHEET), str(guide_path)],
+                                capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout
+        n_questions = int(re.search(r"covered (\d+)/\1 ", result.stdout).group(1))
+    else:
+        n_questions = 41
+    # The answers are linked in the sheet's order, to a label placed on the heading that answers them.
+    defined = [label for nb in NOTEBOOKS for label in SHEET_Q_LABEL.findall(markdown_of(nb))]
+    linked = re.findall(r"\{ref\}`[^`<]+<(sheet-q-[\w-]+)>`", guide)
+    assert len(defined) == len(set(defined)) == n_questions
+    assert linked == defined, "the study guide must link every question's heading, in the sheet's order"
+    # Each model answer is two to four sentences.
+    items = re.split(r"^\d+\. \*\*.+?\*\*\n", guide, flags=re.M)[1:]
+    assert len(items) == n_questions
+    for item in items:
+        answer = item.split("Full answer:")[0]
+        sentences = re.findall(r"[.!?](?:\s|$)", re.sub(r"\b(e\.g|i\.e|et al|vs)\.", "", answer))
+        assert 2 <= len(sentences) <= 4, f"a model answer of {len(sentences)} sentences: {answer[:80]!r}"
+
+
+def test_errata_page_lists_every_note_on_the_sheet():
+    notes = []
+    for nb in NOTEBOOKS:
+        text = markdown_of(nb)
+        assert text.count("```{admonition} On the sheet's answer") == len(NOTE_NAME.findall(text)), \
+            f"{nb.name}: every note on the sheet's answer needs a :name: right after its title"
+        notes += NOTE_NAME.findall(text)
+    errata = (ROOT / "book" / "errata.md").read_text()
+    listed = re.findall(r"\{ref\}`[^`<]+<(sheet-note-[\w-]+)>`", errata)
+    assert len(notes) >= 15 and listed == notes, f"missing from errata.md: {sorted(set(notes) - set(listed))}"
+
+
 # ----------------------------------------------------------------------------------------------
 # Figures
 # ----------------------------------------------------------------------------------------------

@@ -337,9 +337,34 @@ def word2vec():
     return fig
 
 
+def chapter_map():
+    """The seven chapters and what each one takes from the ones before it."""
+    fig, ax = _canvas(13.0, 2.6)
+    boxes = {1: (0.0, 1.2, "1  Recurrence\nstate, BPTT"), 2: (4.2, 1.2, "2  LSTM\ngates, GRU, BiLSTM"),
+             3: (8.4, 2.4, "3  Vanishing Gradient\nJacobians, CEC"), 4: (8.4, 0.0, "4  Seq2Seq\nencoder, decoder"),
+             5: (12.6, 2.4, "5  Word Embedding\nword2vec, n-grams"), 6: (12.6, 0.0, "6  Neural Turing\nMachines"),
+             7: (16.8, 1.2, "7  Transformers\nattention only")}
+    kinds = {1: "x", 2: "h", 3: "h", 4: "y", 5: "y", 6: "y", 7: "x"}
+    w, h = 3.0, 0.9
+    for k, (x, y, text) in boxes.items():
+        _box(ax, x, y, "", kinds[k], w=w, h=h)
+        ax.text(x, y, text, ha="center", va="center", fontsize=10)
+    edges = [(1, 2, "the state", (0, 0.08)), (2, 3, "why gates work", (-0.75, 0.0)), (2, 4, "cells", (-0.45, -0.25)),
+             (4, 5, "embeddings", (-0.75, 0.0)), (4, 6, "attention", (0, 0.08)), (6, 7, "addressing", (0.75, -0.25)),
+             (5, 7, "tokens as vectors", (0.95, 0.0))]
+    for a, b, label, (dx, dy) in edges:
+        (xa, ya, _), (xb, yb, _) = boxes[a], boxes[b]
+        _arrow(ax, (xa + w / 2, ya), (xb - w / 2, yb))
+        ax.text((xa + xb) / 2 + dx, (ya + yb) / 2 + dy, label, ha="center", va="bottom", fontsize=9,
+                style="italic", color="#555555")
+    ax.set_xlim(-1.6, 18.4)
+    ax.set_ylim(-0.6, 3.0)
+    return fig
+
+
 FIGURES = {"unrolled_rnn": unrolled_rnn, "io_patterns": io_patterns, "lstm_cell": lstm_cell,
            "seq2seq_attention": seq2seq_attention, "ntm": ntm,
-           "transformer": transformer, "word2vec": word2vec, "logo": logo}
+           "transformer": transformer, "word2vec": word2vec, "logo": logo, "chapter_map": chapter_map}
 
 
 def save(fig, path):
