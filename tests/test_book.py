@@ -132,10 +132,10 @@ def test_study_guide_lists_every_question_and_links_its_answer():
     assert len(defined) == len(set(defined)) == n_questions
     assert linked == defined, "the study guide must link every question's heading, in the sheet's order"
     # Each model answer is two to four sentences.
-    items = re.split(r"^\d+\. \*\*.+?\*\*\n", guide, flags=re.M)[1:]
+    items = re.split(r"^\d+\. \*\*.+?\*\*\\?\n", guide, flags=re.M)[1:]
     assert len(items) == n_questions
     for item in items:
-        answer = item.split("Full answer:")[0]
+        answer = item.split("Full answer:")[0].replace("\\\n", "\n")  # hard line breaks
         sentences = re.findall(r"[.!?](?:\s|$)", re.sub(r"\b(e\.g|i\.e|et al|vs)\.", "", answer))
         assert 2 <= len(sentences) <= 4, f"a model answer of {len(sentences)} sentences: {answer[:80]!r}"
 
@@ -239,27 +239,134 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.mark.parametrize("page_path", [f"{c}.html" for c in CHAPTERS] + ["book/intro.html", "book/glossary.html"])
-def test_page_renders_offline_in_chromium(browser, server, page_path):
-    page = browser.new_page()
-    errors, failed = [], []
-    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-    page.on("response", lambda r: r.status >= 400 and failed.append(f"{r.status} {r.url}"))
-    page.on("requestfailed", lambda r: failed.append(f"failed {r.url}"))
+PAGES = [f"{c}.html" for c in CHAPTERS] + ["book/intro.html", "book/study_guide.html", "book/errata.html",
+                                           "book/glossary.html", "book/bibliography.html"]
+SCREENSHOTS = ROOT / "_build" / "screenshots"  # ignored by git: for a person to look at
+SIZES = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
+# Raw TeX that MathJax should have typeset; looked for in the visible text outside code.
+RAW_MATH = re.compile(r"\$\$|\\\(|\\\[|\\frac|\\begin\{|\\mathbf|\\sum_")
+VISIBLE_PROSE = """() => {
+  const body = document.querySelector('main') || document.body;
+  const copy = body.cloneNode(true);
+  copy.querySelectorAll('pre, code, script, style, mjx-container, .highlight, .cell_output').forEach(e => e.remove());
+  return copy.innerText;
+}"""
+
+
+def open_page(browser, server, page_path, size="desktop"):
+    """Open a page with every request to another host aborted and recorded, and collect errors."""
+    page = browser.new_page(viewport=SIZES[size])
+    seen = {"errors": [], "failed": [], "external": []}
+    page.on("console", lambda m: m.type == "error" and seen["errors"].append(m.text))
+    page.on("response", lambda r: r.status >= 400 and seen["failed"].append(f"{r.status} {r.url}"))
+
+    def only_local(route):
+        if route.request.url.startswith(server):
+            route.continue_()
+        else:
+            seen["external"].append(route.request.url)
+            route.abort()
+    page.route("**/*", only_local)
     page.goto(f"{server}/{page_path}")
     page.wait_for_load_state("networkidle")
-    has_math = page.evaluate("document.querySelectorAll('.math, .MathJax, mjx-container').length") > 0
-    if has_math:
+    if page.evaluate("document.querySelectorAll('.math, .MathJax, mjx-container').length") > 0:
         page.wait_for_selector("mjx-container", timeout=20_000)
         page.evaluate("MathJax.startup.promise")
-        assert page.locator("mjx-container").count() > 0
+    return page, seen
+
+
+@pytest.mark.parametrize("page_path", PAGES)
+def test_page_renders_offline_in_chromium(browser, server, page_path):
+    page, seen = open_page(browser, server, page_path)
+    if page.locator("mjx-container").count():
         assert page.locator("mjx-merror").count() == 0, "MathJax reported a TeX error"
+    raw = RAW_MATH.findall(page.evaluate(VISIBLE_PROSE))
+    assert not raw, f"math left untypeset in the page's text: {raw[:5]}"
     broken = page.evaluate("[...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
     assert broken == [], f"images that did not load: {broken}"
-    assert failed == [], f"requests that failed: {failed}"
-    unexpected = [e for e in errors if not e.startswith(TOLERATED_CONSOLE_ERRORS)]
+    unlabelled = page.evaluate("""[...document.querySelectorAll('main img')].filter(i =>
+        !(i.alt && i.alt.trim()) && !(i.closest('figure') && i.closest('figure').querySelector('figcaption'))
+      ).map(i => i.src)""")
+    assert unlabelled == [], f"images with neither alt text nor a caption: {unlabelled}"
+    assert seen["failed"] == [], f"requests that failed: {seen['failed']}"
+    assert seen["external"] == [], f"requests that tried to leave the machine: {seen['external']}"
+    unexpected = [e for e in seen["errors"] if not e.startswith(TOLERATED_CONSOLE_ERRORS)]
     assert unexpected == [], f"console errors: {unexpected}"
+    if page_path.removesuffix(".html") in CHAPTERS:
+        repo = CONFIG["repository"]["url"].removeprefix("https://github.com/")
+        colab = f"https://colab.research.google.com/github/{repo}/blob/{CONFIG['repository']['branch']}/" \
+                f"{page_path.removesuffix('.html')}.ipynb"
+        assert page.locator(f"a[href='{colab}']").count() == 1, "the Colab launch button is missing"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{pathlib.Path(page_path).stem}-desktop.png")
     page.close()
+
+
+@pytest.mark.parametrize("page_path", PAGES)
+def test_page_fits_a_phone_screen(browser, server, page_path):
+    """At phone width the page must not scroll sideways: wide code, outputs and tables scroll inside
+    their own boxes, figures shrink to the screen."""
+    page, _ = open_page(browser, server, page_path, size="phone")
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    wide = page.evaluate("""[...document.querySelectorAll('main img, main figure, main table')].filter(e =>
+        e.getBoundingClientRect().right > window.innerWidth + 1 && !e.closest('.pst-scrollable-table-container, .cell_output, pre')
+      ).map(e => e.tagName + ' ' + (e.getAttribute('src') || e.id || e.className))""")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{pathlib.Path(page_path).stem}-phone.png")
+    page.close()
+    assert overflow <= 1, f"the page is {overflow}px wider than a phone screen"
+    assert wide == [], f"elements wider than a phone screen: {wide}"
+
+
+def test_search_finds_a_term_from_a_chapter(browser, server):
+    page, seen = open_page(browser, server, "search.html?q=carousel")
+    page.wait_for_selector("#search-results ul.search li", timeout=20_000)
+    hits = page.evaluate("[...document.querySelectorAll('#search-results ul.search li a')].map(a => a.href)")
+    page.close()
+    assert any("vanishing_gradient.html" in h for h in hits), hits
+    assert seen["external"] == []
+
+
+class LinkCollector(__import__("html.parser").parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links, self.ids = [], set()
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        for key in ("id", "name") if tag != "meta" else ():
+            if attrs.get(key):
+                self.ids.add(attrs[key])
+        for key in ("href", "src"):
+            if attrs.get(key) and tag in ("a", "img", "link", "script"):
+                self.links.append(attrs[key])
+
+
+def test_every_internal_link_resolves(html):
+    """Crawl the built site: every relative link and cross-reference names a file that exists and,
+    if it has a fragment, an element with that id."""
+    pages = {}
+    for path in html.rglob("*.html"):
+        if "_static" in path.relative_to(html).parts:
+            continue  # the theme's template fragments, not pages
+        collector = LinkCollector()
+        collector.feed(path.read_text(errors="replace"))
+        pages[path.resolve()] = collector
+    broken, checked = [], 0
+    for path, collector in pages.items():
+        for link in collector.links:
+            if re.match(r"^[a-z][a-z0-9+.-]*:", link) or link.startswith("//"):
+                continue  # external: http(s), mailto, data, javascript
+            target, _, fragment = link.partition("#")
+            target = target.split("?")[0]
+            dest = (path.parent / target).resolve() if target else path
+            checked += 1
+            if not dest.exists():
+                broken.append(f"{path.relative_to(html.resolve())}: {link}")
+            elif fragment and dest.suffix == ".html" and fragment not in pages[dest].ids:
+                broken.append(f"{path.relative_to(html.resolve())}: {link} (no id {fragment!r})")
+    assert checked > 1000
+    assert broken == [], f"{len(broken)} broken links, e.g. {broken[:10]}"
 
 
 def test_chapter_figures_and_cross_references_render(browser, server):
