@@ -21,6 +21,8 @@ CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
 CHAPTERS = [entry["file"] for part in TOC["parts"] if part["caption"] == "Chapters" for entry in part["chapters"]]
 NOTEBOOKS = [ROOT / f"{c}.ipynb" for c in CHAPTERS]
+APPENDICES = [entry["file"] for part in TOC["parts"] if part["caption"] == "Appendix" for entry in part["chapters"]]
+ALL_NOTEBOOKS = NOTEBOOKS + [ROOT / f"{a}.ipynb" for a in APPENDICES]
 # The sheet's section each chapter answers, in the sheet's order.
 SECTIONS = {"recurrence": "Recurrence", "lstm": "LSTM", "vanishing_gradient": "Vanishing Gradient",
             "seq2seq": "Seq2Seq", "word_embedding": "WordEmbedding", "ntm": "Neural Turing Machines",
@@ -41,7 +43,7 @@ def test_chapters_follow_the_sheet_order():
     assert all(nb.exists() for nb in NOTEBOOKS)
 
 
-@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("nb_path", ALL_NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_is_stored_executed_top_to_bottom(nb_path):
     nb = load(nb_path)
     code = [c for c in nb["cells"] if c["cell_type"] == "code" and "".join(c["source"]).strip()]
@@ -53,7 +55,7 @@ def test_notebook_is_stored_executed_top_to_bottom(nb_path):
     assert nb_path.stat().st_size < 3_000_000
 
 
-@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("nb_path", ALL_NOTEBOOKS, ids=lambda p: p.stem)
 def test_colab_install_cell_points_at_the_repository(nb_path):
     first = "".join(next(c for c in load(nb_path)["cells"] if c["cell_type"] == "code")["source"])
     assert '"google.colab" in sys.modules' in first, "the first code cell must be the Colab install cell"
@@ -88,7 +90,7 @@ def markdown_of(path):
     return path.read_text()
 
 
-@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("nb_path", ALL_NOTEBOOKS, ids=lambda p: p.stem)
 def test_chapter_ends_with_exercises(nb_path):
     headings = re.findall(r"^## (.+)$", markdown_of(nb_path), re.M)
     assert headings[-1] == "Exercises", f"the last section should be the exercises, not {headings[-1]!r}"
@@ -101,7 +103,7 @@ def test_every_acronym_used_is_in_the_glossary():
     terms = set(re.findall(r"^([A-Za-z][\w ]*?)\n  \S", glossary, re.M))
     not_acronyms = {"READ", "WRITE", "US", "CC", "BY"}  # emphasis, a country, a licence name
     used = {}
-    for path in NOTEBOOKS + sorted((ROOT / "book").glob("*.md")):
+    for path in ALL_NOTEBOOKS + sorted((ROOT / "book").glob("*.md")):
         text = markdown_of(path)
         text = re.sub(r"```\{glossary\}.*?```", "", text, flags=re.S)  # the definitions themselves
         text = re.sub(r"`[^`]*`|\$\$.*?\$\$|\$[^$]*\$|\{cite\}", "", text, flags=re.S)
@@ -186,14 +188,14 @@ def html(tmp_path_factory):
 
 
 def test_book_builds_with_warnings_as_errors(html):
-    for chapter in CHAPTERS + ["book/glossary", "book/bibliography", "book/intro"]:
+    for chapter in CHAPTERS + APPENDICES + ["book/glossary", "book/bibliography", "book/intro"]:
         assert (html / f"{chapter}.html").exists(), chapter
     page = (html / "book" / "recurrence.html").read_text()
     assert "© Copyright 2026" in page
     assert "cdn.jsdelivr" not in page and "mathjax/tex-chtml.js" in page, "MathJax must be served locally"
 
 
-@pytest.mark.parametrize("chapter", CHAPTERS)
+@pytest.mark.parametrize("chapter", CHAPTERS + APPENDICES)
 def test_launch_buttons_point_at_the_notebook(html, chapter):
     page = (html / f"{chapter}.html").read_text()
     repo = CONFIG["repository"]["url"].removeprefix("https://github.com/")
@@ -239,7 +241,7 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-PAGES = [f"{c}.html" for c in CHAPTERS] + ["book/intro.html", "book/study_guide.html", "book/errata.html",
+PAGES = [f"{c}.html" for c in CHAPTERS + APPENDICES] + ["book/intro.html", "book/study_guide.html", "book/errata.html",
                                            "book/glossary.html", "book/bibliography.html"]
 SCREENSHOTS = ROOT / "_build" / "screenshots"  # ignored by git: for a person to look at
 SIZES = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
@@ -292,7 +294,7 @@ def test_page_renders_offline_in_chromium(browser, server, page_path):
     assert seen["external"] == [], f"requests that tried to leave the machine: {seen['external']}"
     unexpected = [e for e in seen["errors"] if not e.startswith(TOLERATED_CONSOLE_ERRORS)]
     assert unexpected == [], f"console errors: {unexpected}"
-    if page_path.removesuffix(".html") in CHAPTERS:
+    if page_path.removesuffix(".html") in CHAPTERS + APPENDICES:
         repo = CONFIG["repository"]["url"].removeprefix("https://github.com/")
         colab = f"https://colab.research.google.com/github/{repo}/blob/{CONFIG['repository']['branch']}/" \
                 f"{page_path.removesuffix('.html')}.ipynb"

@@ -22,7 +22,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 TORCH = "torch==2.13.0"  # stands in for the torch that Colab ships preinstalled
-CHAPTERS = ["recurrence", "lstm", "vanishing_gradient", "seq2seq", "word_embedding", "ntm", "transformers"]
+CHAPTERS = ["recurrence", "lstm", "vanishing_gradient", "seq2seq", "word_embedding", "ntm", "transformers", "scaling"]
 
 pytestmark = pytest.mark.skipif(not (ROOT / ".git").exists(), reason="the install cell clones a git repository")
 
