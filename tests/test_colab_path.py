@@ -8,6 +8,7 @@ ones work too. This test holds them to it by installing exactly the lower-bound 
 The first cell installs with `pip install "rnnbook @ git+<repository>"`, so what is installed is
 the committed HEAD of this checkout, as it would be from GitHub.
 """
+
 import json
 import os
 import pathlib
@@ -15,9 +16,9 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 
 import pytest
+import tomllib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -30,7 +31,8 @@ pytestmark = pytest.mark.skipif(not (ROOT / ".git").exists(), reason="the instal
 def lower_bounds():
     """`name>=X` of every declared dependency (extras included) as the pin `name==X`."""
     reqs = PYPROJECT["project"]["dependencies"] + [
-        r for extra in PYPROJECT["project"].get("optional-dependencies", {}).values() for r in extra]
+        r for extra in PYPROJECT["project"].get("optional-dependencies", {}).values() for r in extra
+    ]
     pins = []
     for req in reqs:
         m = re.fullmatch(r"([A-Za-z0-9_.-]+)>=([\w.]+)", req.replace(" ", ""))
@@ -61,11 +63,15 @@ def colab_env(tmp_path_factory):
     machine_cap = pathlib.Path("/etc/xdg/pip/constraints.txt")  # this machine kind's torch cap, kept
     if machine_cap.exists():
         files.append(str(machine_cap))
-    env = {**os.environ, "PIP_CONSTRAINT": " ".join(files), "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-           "MPLBACKEND": "Agg", "JAX_PLATFORMS": "cpu"}
+    env = {
+        **os.environ,
+        "PIP_CONSTRAINT": " ".join(files),
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "MPLBACKEND": "Agg",
+        "JAX_PLATFORMS": "cpu",
+    }
     env.pop("PYTHONPATH", None)
-    subprocess.run([python, "-m", "pip", "install", "-q", TORCH, "pytest"], check=True, env=env,
-                   capture_output=True)
+    subprocess.run([python, "-m", "pip", "install", "-q", TORCH, "pytest"], check=True, env=env, capture_output=True)
     return python, env, tmp
 
 
@@ -77,7 +83,10 @@ def test_first_cell_installs_and_every_import_works(colab_env, chapter):
     assert run.returncode == 0, run.stderr[-3000:]
     imports = top_level_imports(rest)
     assert any("rnnbook" in line for line in imports)
-    probe = "\n".join(imports) + "\nimport rnnbook, jax, flax, optax\nprint(jax.__version__, flax.__version__, optax.__version__)"
+    probe = (
+        "\n".join(imports)
+        + "\nimport rnnbook, jax, flax, optax\nprint(jax.__version__, flax.__version__, optax.__version__)"
+    )
     run = subprocess.run([python, "-c", probe], env=env, capture_output=True, text=True, cwd=tmp)
     assert run.returncode == 0, f"{chapter}: an import fails with the lower bounds\n{run.stderr[-3000:]}"
     # The versions are the lower bounds, not newer ones.
@@ -99,8 +108,13 @@ def test_unit_tests_pass_with_the_lower_bounds(colab_env):
     assert run.returncode == 0, run.stderr[-3000:]
     tests = tmp / "tests"
     shutil.copytree(ROOT / "tests", tests, ignore=shutil.ignore_patterns("test_book.py", "test_colab_path.py"))
-    run = subprocess.run([python, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", str(tests)],
-                         env=env, capture_output=True, text=True, cwd=tmp)
+    run = subprocess.run(
+        [python, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", str(tests)],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp,
+    )
     assert run.returncode == 0, run.stdout[-4000:]
     summary = run.stdout.strip().splitlines()[-1]
     assert " passed" in summary and "skipped" not in summary, summary

@@ -1,4 +1,5 @@
 """Task generators: their targets follow their definitions, and they are deterministic."""
+
 import jax
 import numpy as np
 import pytest
@@ -98,6 +99,6 @@ def test_adding_problem_targets_are_the_sum_of_the_two_marked_values():
 
 def test_word_embedding_corpus_ships_with_the_package():
     text = data.shakespeare_milton()
-    assert len(text) == 5_717_526 and len(text.split()) == 1_018_866          # as PROVENANCE.md states
+    assert len(text) == 5_717_526 and len(text.split()) == 1_018_866  # as PROVENANCE.md states
     assert text.startswith("ALL'S WELL THAT ENDS WELL") and "HAMLET, PRINCE OF DENMARK" in text
-    assert "Of Mans First Disobedience" in text and "gutenberg" not in text.lower()   # licence boilerplate removed
+    assert "Of Mans First Disobedience" in text and "gutenberg" not in text.lower()  # licence boilerplate removed

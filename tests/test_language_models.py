@@ -1,4 +1,5 @@
 """n-gram and neural language models, byte-pair encoding."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -7,7 +8,6 @@ import pytest
 
 from rnnbook import ngram, nnlm, subword, train
 
-
 IDS = [0, 1, 2, 1, 2, 3, 0, 1, 2, 4, 1, 3, 3, 2, 1, 0]
 
 
@@ -15,7 +15,7 @@ IDS = [0, 1, 2, 1, 2, 3, 0, 1, 2, 4, 1, 3, 3, 2, 1, 0]
 @pytest.mark.parametrize("smoothing", ["kneser-ney", "add-k"])
 def test_ngram_distributions_sum_to_one_and_prob_agrees(n, smoothing):
     lm = ngram.NGramLM(IDS, n, 6, smoothing=smoothing)
-    for history in [(1, 2), (0, 1), (5, 5), (4, 4)]:                     # seen, seen, unseen histories
+    for history in [(1, 2), (0, 1), (5, 5), (4, 4)]:  # seen, seen, unseen histories
         p = lm.distribution(history)
         np.testing.assert_allclose(p.sum(), 1.0, rtol=1e-12)
         assert np.all(p > 0), "smoothing leaves mass for every word"
@@ -41,7 +41,7 @@ def test_add_k_and_kneser_ney_by_hand():
 
 
 def test_uniform_model_perplexity_is_the_vocabulary_size():
-    lm = ngram.NGramLM(IDS, 1, 6, smoothing="add-k", k=1e9)              # add-k with huge k: uniform
+    lm = ngram.NGramLM(IDS, 1, 6, smoothing="add-k", k=1e9)  # add-k with huge k: uniform
     assert lm.perplexity([0, 1, 2, 3, 4, 5, 5, 1]) == pytest.approx(6.0, rel=1e-6)
 
 
@@ -66,18 +66,26 @@ def test_nnlm_windows_lookup_and_learning():
     # a deterministic sequence (0 1 2 ... 9 repeated) is learned to near-certainty
     seq = jnp.tile(jnp.arange(10), 50)
     data_ = nnlm.windows(seq, 2)
-    trained, hist = train.fit(params, nnlm.nnlm_loss, lambda k: data_, key=jax.random.key(0), epochs=2,
-                              steps_per_epoch=150, optimizer=optax.adam(3e-2), progress=False)
+    trained, hist = train.fit(
+        params,
+        nnlm.nnlm_loss,
+        lambda k: data_,
+        key=jax.random.key(0),
+        epochs=2,
+        steps_per_epoch=150,
+        optimizer=optax.adam(3e-2),
+        progress=False,
+    )
     assert nnlm.perplexity(trained, seq, 2) < 1.1
     assert nnlm.perplexity(params, seq, 2) > 5
 
 
 def test_bpe_learns_frequent_pieces_and_segments_unseen_words():
-    counts = {"low": 5, "lower": 2, "newest": 6, "widest": 3}            # Sennrich et al.'s example
+    counts = {"low": 5, "lower": 2, "newest": 6, "widest": 3}  # Sennrich et al.'s example
     merges = subword.learn_bpe(counts, 10)
-    assert merges[:4] == [("e", "s"), ("es", "t"), ("est", "</w>"), ("l", "o")]   # as in the paper
-    assert subword.learn_bpe(counts, 10) == merges                        # deterministic
-    assert subword.segment("lowest", merges) == ["low", "est</w>"]        # unseen word, known pieces
+    assert merges[:4] == [("e", "s"), ("es", "t"), ("est", "</w>"), ("l", "o")]  # as in the paper
+    assert subword.learn_bpe(counts, 10) == merges  # deterministic
+    assert subword.segment("lowest", merges) == ["low", "est</w>"]  # unseen word, known pieces
     assert "".join(subword.segment("zebra", merges)).replace("</w>", "") == "zebra"
     with pytest.raises(ValueError, match="empty"):
         subword.segment("", merges)

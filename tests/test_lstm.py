@@ -1,4 +1,5 @@
 """LSTM, GRU, stacked and bidirectional layers against PyTorch and Flax, with the same weights."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -16,8 +17,13 @@ TOL = dict(atol=2e-5, rtol=2e-5)
 def to_torch(layer: Recurrent):
     """A torch.nn.LSTM/GRU/RNN carrying the same weights as ``layer``."""
     cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[layer.cell_name]
-    t = cls(layer.input_size, layer.hidden_size, num_layers=layer.num_layers,
-            bidirectional=layer.directions == 2, batch_first=True)
+    t = cls(
+        layer.input_size,
+        layer.hidden_size,
+        num_layers=layer.num_layers,
+        bidirectional=layer.directions == 2,
+        batch_first=True,
+    )
     with torch.no_grad():
         for k in range(len(layer.weights)):
             p = layer.cell_params(k)
@@ -38,9 +44,14 @@ def final_h(layer, finals):
 
 
 CONFIGS = [  # cell, batch, time, input, hidden, layers, bidirectional
-    ("lstm", 1, 1, 1, 1, 1, False), ("lstm", 3, 7, 4, 5, 1, False), ("lstm", 2, 6, 3, 4, 2, False),
-    ("lstm", 3, 5, 3, 4, 1, True), ("lstm", 4, 8, 2, 6, 2, True),
-    ("gru", 1, 1, 1, 1, 1, False), ("gru", 3, 7, 4, 5, 1, False), ("gru", 2, 6, 3, 4, 2, True),
+    ("lstm", 1, 1, 1, 1, 1, False),
+    ("lstm", 3, 7, 4, 5, 1, False),
+    ("lstm", 2, 6, 3, 4, 2, False),
+    ("lstm", 3, 5, 3, 4, 1, True),
+    ("lstm", 4, 8, 2, 6, 2, True),
+    ("gru", 1, 1, 1, 1, 1, False),
+    ("gru", 3, 7, 4, 5, 1, False),
+    ("gru", 2, 6, 3, 4, 2, True),
     ("rnn", 2, 5, 3, 4, 2, True),
 ]
 
@@ -66,8 +77,9 @@ def test_packed_variable_lengths_equal_torch(cell, bi, layers):
     xs = jax.random.normal(jax.random.key(3), (4, 9, 3))
     lengths = jnp.array([9, 2, 5, 1])
     ys, finals = layer(xs, lengths=lengths)
-    packed = torch.nn.utils.rnn.pack_padded_sequence(torch.tensor(np.asarray(xs)), torch.tensor(np.asarray(lengths)),
-                                                     batch_first=True, enforce_sorted=False)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(
+        torch.tensor(np.asarray(xs)), torch.tensor(np.asarray(lengths)), batch_first=True, enforce_sorted=False
+    )
     out, state = to_torch(layer)(packed)
     out, _ = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=9)
     np.testing.assert_allclose(ys, out.detach().numpy(), **TOL)
@@ -158,7 +170,7 @@ def test_padded_steps_change_nothing_in_a_bidirectional_stack():
     ys_g, finals_g = layer(garbage, lengths=lengths)
     np.testing.assert_array_equal(ys, ys_g)
     for b, n in enumerate([8, 3, 5]):
-        alone, _ = layer(xs[b:b + 1, :n])
+        alone, _ = layer(xs[b : b + 1, :n])
         np.testing.assert_allclose(ys[b, :n], alone[0], atol=1e-6)
         assert np.all(np.asarray(ys[b, n:]) == 0)
 
@@ -218,23 +230,32 @@ def test_parameter_counts_are_4x_and_3x():
     counts = {c: Recurrent(c, 10, 20, rngs=nnx.Rngs(0)).num_params() for c in ("rnn", "gru", "lstm")}
     assert counts["rnn"] == 10 * 20 + 20 * 20 + 20
     assert counts["lstm"] == 4 * counts["rnn"]
-    assert counts["gru"] == 3 * counts["rnn"] + 3 * 20   # two bias vectors
+    assert counts["gru"] == 3 * counts["rnn"] + 3 * 20  # two bias vectors
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda: Recurrent("tcn", 2, 3, rngs=nnx.Rngs(0)), "cell must be one of"),
-    (lambda: Recurrent("lstm", 2, 3, initial_state="random", rngs=nnx.Rngs(0)), "initial_state must be"),
-    (lambda: Recurrent("lstm", 2, 3, num_layers=0, rngs=nnx.Rngs(0)), "num_layers must be a positive integer"),
-    (lambda: Recurrent("lstm", 2, 3, rngs=nnx.Rngs(0))(jnp.ones((1, 4, 3))), "expects input_size=2"),
-    (lambda: Recurrent("lstm", 2, 3, rngs=nnx.Rngs(0))(jnp.ones((1, 0, 2))), "empty sequence"),
-    (lambda: Recurrent("lstm", 2, 3, rngs=nnx.Rngs(0))(jnp.ones((2, 4, 2)), lengths=jnp.array([4, 5])),
-     r"lengths must lie in \[1, time=4\]"),
-    (lambda: Recurrent("gru", 2, 3, bidirectional=True, rngs=nnx.Rngs(0)).step([None, None], jnp.ones((1, 2))),
-     "bidirectional layer cannot run online"),
-    (lambda: Recurrent("gru", 2, 3, rngs=nnx.Rngs(0)).step([jnp.zeros((1, 3))], jnp.ones((1, 5))),
-     r"x must have shape \[batch, input_size=2\]"),
-    (lambda: lstm.init_lstm(jax.random.key(0), 2, 3, forget_gate=False, peepholes=True), "peepholes=True needs"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: Recurrent("tcn", 2, 3, rngs=nnx.Rngs(0)), "cell must be one of"),
+        (lambda: Recurrent("lstm", 2, 3, initial_state="random", rngs=nnx.Rngs(0)), "initial_state must be"),
+        (lambda: Recurrent("lstm", 2, 3, num_layers=0, rngs=nnx.Rngs(0)), "num_layers must be a positive integer"),
+        (lambda: Recurrent("lstm", 2, 3, rngs=nnx.Rngs(0))(jnp.ones((1, 4, 3))), "expects input_size=2"),
+        (lambda: Recurrent("lstm", 2, 3, rngs=nnx.Rngs(0))(jnp.ones((1, 0, 2))), "empty sequence"),
+        (
+            lambda: Recurrent("lstm", 2, 3, rngs=nnx.Rngs(0))(jnp.ones((2, 4, 2)), lengths=jnp.array([4, 5])),
+            r"lengths must lie in \[1, time=4\]",
+        ),
+        (
+            lambda: Recurrent("gru", 2, 3, bidirectional=True, rngs=nnx.Rngs(0)).step([None, None], jnp.ones((1, 2))),
+            "bidirectional layer cannot run online",
+        ),
+        (
+            lambda: Recurrent("gru", 2, 3, rngs=nnx.Rngs(0)).step([jnp.zeros((1, 3))], jnp.ones((1, 5))),
+            r"x must have shape \[batch, input_size=2\]",
+        ),
+        (lambda: lstm.init_lstm(jax.random.key(0), 2, 3, forget_gate=False, peepholes=True), "peepholes=True needs"),
+    ],
+)
 def test_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()

@@ -1,4 +1,5 @@
 """The NTM: each addressing step against a hand computation, memory read/write, gradients, safety."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,7 +11,11 @@ from rnnbook import data, ntm
 def test_content_weights_match_a_hand_computation_and_sum_to_one():
     rng = np.random.default_rng(0)
     memory, key, beta = rng.normal(size=(2, 5, 3)), rng.normal(size=(2, 3)), np.array([0.5, 4.0])
-    w = np.asarray(ntm.content_weights(jnp.asarray(memory, jnp.float32), jnp.asarray(key, jnp.float32), jnp.asarray(beta, jnp.float32)))
+    w = np.asarray(
+        ntm.content_weights(
+            jnp.asarray(memory, jnp.float32), jnp.asarray(key, jnp.float32), jnp.asarray(beta, jnp.float32)
+        )
+    )
     for b in range(2):
         cos = np.array([key[b] @ m / (np.linalg.norm(key[b]) * np.linalg.norm(m)) for m in memory[b]])
         e = np.exp(beta[b] * cos)
@@ -19,8 +24,8 @@ def test_content_weights_match_a_hand_computation_and_sum_to_one():
 
 
 def test_content_addressing_finds_the_matching_row_as_beta_grows():
-    memory = jnp.eye(4)[None] * 3.0                                  # four orthogonal rows
-    key = jnp.array([[0.0, 0.0, 2.0, 0.0]])                          # same direction as row 2
+    memory = jnp.eye(4)[None] * 3.0  # four orthogonal rows
+    key = jnp.array([[0.0, 0.0, 2.0, 0.0]])  # same direction as row 2
     for beta, least in [(1.0, 0.4), (50.0, 0.999)]:
         w = ntm.content_weights(memory, key, jnp.array([beta]))
         assert int(jnp.argmax(w)) == 2 and float(w[0, 2]) > least
@@ -34,9 +39,9 @@ def test_interpolation_gate():
 
 
 def test_shift_moves_a_one_hot_weighting_circularly():
-    w = jnp.array([[0.0, 0, 0, 0, 1]])                               # focus on the last slot
+    w = jnp.array([[0.0, 0, 0, 0, 1]])  # focus on the last slot
     plus, minus, stay = jnp.array([[0, 0, 1.0]]), jnp.array([[1.0, 0, 0]]), jnp.array([[0, 1.0, 0]])
-    np.testing.assert_allclose(ntm.shift(w, plus), [[1, 0, 0, 0, 0]])        # +1 wraps to slot 0
+    np.testing.assert_allclose(ntm.shift(w, plus), [[1, 0, 0, 0, 0]])  # +1 wraps to slot 0
     np.testing.assert_allclose(ntm.shift(w, minus), [[0, 0, 0, 1, 0]])
     np.testing.assert_allclose(ntm.shift(w, stay), w)
     # a general shift is the circular convolution w~_i = sum_j w_j s[(i - j) mod N] (offsets -1, 0, 1)
@@ -45,15 +50,17 @@ def test_shift_moves_a_one_hot_weighting_circularly():
     out = np.asarray(ntm.shift(jnp.asarray(w, jnp.float32), jnp.asarray(s, jnp.float32)))
     for b in range(2):
         for i in range(6):
-            expected = sum(w[b, j] * s[b, k] for j in range(6) for k, off in enumerate((-1, 0, 1)) if (i - j) % 6 == off % 6)
+            expected = sum(
+                w[b, j] * s[b, k] for j in range(6) for k, off in enumerate((-1, 0, 1)) if (i - j) % 6 == off % 6
+            )
             np.testing.assert_allclose(out[b, i], expected, rtol=1e-5)
 
 
 def test_sharpening():
     w = jnp.array([[0.1, 0.2, 0.7]])
-    np.testing.assert_allclose(ntm.sharpen(w, jnp.array([1.0])), w, rtol=1e-6)       # gamma = 1: identity
+    np.testing.assert_allclose(ntm.sharpen(w, jnp.array([1.0])), w, rtol=1e-6)  # gamma = 1: identity
     sharp = np.asarray(ntm.sharpen(w, jnp.array([3.0])))
-    np.testing.assert_allclose(sharp, w ** 3 / np.sum(w ** 3), rtol=1e-5)
+    np.testing.assert_allclose(sharp, w**3 / np.sum(w**3), rtol=1e-5)
     assert sharp[0, 2] > 0.7 and abs(sharp.sum() - 1) < 1e-6
 
 
@@ -73,8 +80,15 @@ def test_erase_with_one_clears_exactly_that_row_and_write_then_read_returns_it()
 
 def test_no_nan_on_zero_memory_or_zero_key():
     zeros = jnp.zeros((1, 4, 3))
-    w = ntm.address(zeros, jnp.full((1, 4), 0.25), jnp.zeros((1, 3)), jnp.array([5.0]), jnp.array([1.0]),
-                    jnp.array([[0.0, 1.0, 0.0]]), jnp.array([2.0]))
+    w = ntm.address(
+        zeros,
+        jnp.full((1, 4), 0.25),
+        jnp.zeros((1, 3)),
+        jnp.array([5.0]),
+        jnp.array([1.0]),
+        jnp.array([[0.0, 1.0, 0.0]]),
+        jnp.array([2.0]),
+    )
     assert np.all(np.isfinite(np.asarray(w))) and abs(float(w.sum()) - 1) < 1e-5
     grads = jax.grad(lambda k: ntm.content_weights(zeros, k, jnp.array([5.0]))[0, 0])(jnp.zeros((1, 3)))
     assert np.all(np.isfinite(np.asarray(grads)))
@@ -83,7 +97,7 @@ def test_no_nan_on_zero_memory_or_zero_key():
 def test_machine_shapes_memory_size_free_and_gradients_reach_the_controller():
     params = ntm.init_ntm(jax.random.key(0), 5, 4, controller=16, width=6)
     x, y, mask = data.bit_copy(jax.random.key(1), 3, 1, 4, bits=4)
-    for slots in (8, 20):                                            # the same parameters, any memory size
+    for slots in (8, 20):  # the same parameters, any memory size
         logits, w_read, w_write, state = ntm.ntm_scan(params, x, slots=slots)
         assert logits.shape == (3, 9, 4) and w_read.shape == (3, 9, slots) and state["memory"].shape == (3, slots, 6)
         np.testing.assert_allclose(np.asarray(w_read).sum(-1), 1.0, rtol=1e-4)
@@ -118,9 +132,9 @@ def test_bit_copy_matches_its_definition():
     x, y, mask = map(np.asarray, data.bit_copy(jax.random.key(3), 16, 1, 6, bits=5))
     assert x.shape == (16, 13, 6) and y.shape == (16, 13, 5) and mask.shape == (16, 13)
     for b in range(16):
-        L = int(np.flatnonzero(x[b, :, -1])[0])                       # the delimiter's step
+        L = int(np.flatnonzero(x[b, :, -1])[0])  # the delimiter's step
         assert 1 <= L <= 6 and x[b, :, -1].sum() == 1 and np.all(x[b, L:, :-1] == 0)
-        np.testing.assert_array_equal(y[b, L + 1:2 * L + 1], x[b, :L, :-1])
+        np.testing.assert_array_equal(y[b, L + 1 : 2 * L + 1], x[b, :L, :-1])
         np.testing.assert_array_equal(mask[b], (np.arange(13) > L) & (np.arange(13) <= 2 * L))
         assert np.all(y[b, mask[b] == 0] == 0)
     with pytest.raises(ValueError, match="min_len"):
@@ -132,6 +146,6 @@ def test_bit_loss_and_bit_errors():
     mask = jnp.array([[0.0, 1.0, 1.0]])
     perfect = jnp.where(y > 0, 30.0, -30.0)
     assert float(ntm.bit_loss(perfect, y, mask)) < 1e-10 and float(ntm.bit_errors(perfect, y, mask)[0]) == 0
-    logits = jnp.array([[[-5.0, 5.0], [5.0, 5.0], [-1.0, -1.0]]])    # step 0 all wrong but not asked
-    assert float(ntm.bit_errors(logits, y, mask)[0]) == 3.0           # 1 wrong at step 1, 2 at step 2
+    logits = jnp.array([[[-5.0, 5.0], [5.0, 5.0], [-1.0, -1.0]]])  # step 0 all wrong but not asked
+    assert float(ntm.bit_errors(logits, y, mask)[0]) == 3.0  # 1 wrong at step 1, 2 at step 2
     np.testing.assert_allclose(ntm.bit_loss(jnp.zeros_like(y), y, mask), 2 * np.log(2), rtol=1e-6)

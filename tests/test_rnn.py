@@ -1,4 +1,5 @@
 """The Elman network of rnnbook.rnn against PyTorch, Flax, an unrolled loop and jax.grad."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -60,7 +61,8 @@ def test_lengths_equal_torch_packed_sequence():
     lengths = jnp.array([9, 1, 5, 3])
     hs, h_last = rnn.rnn_scan(params, xs, lengths=lengths)
     packed = torch.nn.utils.rnn.pack_padded_sequence(
-        torch.tensor(np.asarray(xs)), torch.tensor(np.asarray(lengths)), batch_first=True, enforce_sorted=False)
+        torch.tensor(np.asarray(xs)), torch.tensor(np.asarray(lengths)), batch_first=True, enforce_sorted=False
+    )
     out, h_n = torch_rnn(params)(packed)
     out, _ = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=9)
     np.testing.assert_allclose(hs, out.detach().numpy(), atol=1e-5, rtol=1e-5)
@@ -110,7 +112,7 @@ def test_hand_bptt_equals_finite_differences():
     targets = jax.random.normal(jax.random.key(6), (2, 5, 1))
     _, grads, _ = rnn.bptt_grads(params, readout, xs, targets, h0)
     eps = 1e-2
-    for (i, j) in [(0, 0), (1, 2), (2, 1)]:
+    for i, j in [(0, 0), (1, 2), (2, 1)]:
         bump = jnp.zeros_like(params["W_hh"]).at[i, j].set(eps)
         up = rnn.sequence_loss({**params, "W_hh": params["W_hh"] + bump}, readout, xs, targets, h0)
         down = rnn.sequence_loss({**params, "W_hh": params["W_hh"] - bump}, readout, xs, targets, h0)
@@ -126,7 +128,7 @@ def test_padded_steps_change_nothing():
     np.testing.assert_array_equal(hs, hs_g)
     np.testing.assert_array_equal(h_last, h_last_g)
     for b, n in enumerate([8, 3, 5]):
-        alone, h_alone = rnn.rnn_scan(params, xs[b:b + 1, :n])
+        alone, h_alone = rnn.rnn_scan(params, xs[b : b + 1, :n])
         np.testing.assert_allclose(hs[b, :n], alone[0], atol=1e-6)
         np.testing.assert_allclose(h_last[b], h_alone[0], atol=1e-6)
         assert np.all(np.asarray(hs[b, n:]) == 0)
@@ -154,10 +156,10 @@ def test_tbptt_gradient_horizon(k1, k2):
     jac = np.abs(np.asarray(jac[:, 0])).sum(-1)
     for t in range(8):
         reach = jac[t]
-        block_end = (t // k1 + 1) * k1 - 1           # last step of t's block
-        first = max(block_end - k2 + 1, 0)           # first step inside t's window
-        assert np.all(reach[:first] == 0) and np.all(reach[t + 1:] == 0)
-        assert np.all(reach[first:t + 1] > 0)
+        block_end = (t // k1 + 1) * k1 - 1  # last step of t's block
+        first = max(block_end - k2 + 1, 0)  # first step inside t's window
+        assert np.all(reach[:first] == 0) and np.all(reach[t + 1 :] == 0)
+        assert np.all(reach[first : t + 1] > 0)
 
 
 def test_nnx_modules_match_functions():
@@ -189,25 +191,33 @@ PARAMS = rnn.init_elman(jax.random.key(0), 3, 4)
 XS = jnp.ones((2, 5, 3))
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda: rnn.rnn_scan(PARAMS, jnp.ones((5, 3))), r"xs must have shape \[batch, time, features\]"),
-    (lambda: rnn.rnn_scan(PARAMS, jnp.ones((2, 5, 4))), "xs has 4 features per step but the layer expects input_size=3"),
-    (lambda: rnn.rnn_scan(PARAMS, jnp.ones((2, 0, 3))), "xs is an empty sequence"),
-    (lambda: rnn.rnn_scan(PARAMS, jnp.ones((0, 5, 3))), "xs has an empty batch"),
-    (lambda: rnn.rnn_scan(PARAMS, XS.at[0, 0, 0].set(jnp.nan)), "xs contains NaN"),
-    (lambda: rnn.rnn_scan(PARAMS, XS, lengths=jnp.array([5, 0])), r"lengths must lie in \[1, time=5\]"),
-    (lambda: rnn.rnn_scan(PARAMS, XS, lengths=jnp.array([6, 2])), r"lengths must lie in \[1, time=5\]"),
-    (lambda: rnn.rnn_scan(PARAMS, XS, lengths=jnp.array([5, 2, 1])), r"lengths must have shape \[batch\]"),
-    (lambda: rnn.rnn_scan(PARAMS, XS, lengths=jnp.array([5.0, 2.0])), "lengths must be integers"),
-    (lambda: rnn.rnn_scan(PARAMS, XS, h0=jnp.zeros((2, 5))), r"h0 must have shape \[batch, hidden\]"),
-    (lambda: rnn.tbptt_states(PARAMS, XS, 2, 1), "k2 .* must be >= k1"),
-    (lambda: rnn.tbptt_states(PARAMS, XS, 2, 4), "multiple of k1=2"),
-    (lambda: rnn.tbptt_states(PARAMS, XS, 0, 4), "k1 must be a positive integer"),
-    (lambda: rnn.init_elman(jax.random.key(0), 0, 4), "input_size must be a positive integer"),
-    (lambda: rnn.sequence_loss(PARAMS, rnn.init_readout(jax.random.key(0), 4, 2), XS, jnp.ones((2, 5, 3))),
-     "targets must have shape"),
-    (lambda: rnn.ElmanModel(3, 4, 2, output="first", rngs=nnx.Rngs(0)), "output must be 'all' or 'last'"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: rnn.rnn_scan(PARAMS, jnp.ones((5, 3))), r"xs must have shape \[batch, time, features\]"),
+        (
+            lambda: rnn.rnn_scan(PARAMS, jnp.ones((2, 5, 4))),
+            "xs has 4 features per step but the layer expects input_size=3",
+        ),
+        (lambda: rnn.rnn_scan(PARAMS, jnp.ones((2, 0, 3))), "xs is an empty sequence"),
+        (lambda: rnn.rnn_scan(PARAMS, jnp.ones((0, 5, 3))), "xs has an empty batch"),
+        (lambda: rnn.rnn_scan(PARAMS, XS.at[0, 0, 0].set(jnp.nan)), "xs contains NaN"),
+        (lambda: rnn.rnn_scan(PARAMS, XS, lengths=jnp.array([5, 0])), r"lengths must lie in \[1, time=5\]"),
+        (lambda: rnn.rnn_scan(PARAMS, XS, lengths=jnp.array([6, 2])), r"lengths must lie in \[1, time=5\]"),
+        (lambda: rnn.rnn_scan(PARAMS, XS, lengths=jnp.array([5, 2, 1])), r"lengths must have shape \[batch\]"),
+        (lambda: rnn.rnn_scan(PARAMS, XS, lengths=jnp.array([5.0, 2.0])), "lengths must be integers"),
+        (lambda: rnn.rnn_scan(PARAMS, XS, h0=jnp.zeros((2, 5))), r"h0 must have shape \[batch, hidden\]"),
+        (lambda: rnn.tbptt_states(PARAMS, XS, 2, 1), "k2 .* must be >= k1"),
+        (lambda: rnn.tbptt_states(PARAMS, XS, 2, 4), "multiple of k1=2"),
+        (lambda: rnn.tbptt_states(PARAMS, XS, 0, 4), "k1 must be a positive integer"),
+        (lambda: rnn.init_elman(jax.random.key(0), 0, 4), "input_size must be a positive integer"),
+        (
+            lambda: rnn.sequence_loss(PARAMS, rnn.init_readout(jax.random.key(0), 4, 2), XS, jnp.ones((2, 5, 3))),
+            "targets must have shape",
+        ),
+        (lambda: rnn.ElmanModel(3, 4, 2, output="first", rngs=nnx.Rngs(0)), "output must be 'all' or 'last'"),
+    ],
+)
 def test_bad_input_raises_named_value_error(call, match):
     with pytest.raises(ValueError, match=match):
         call()
@@ -232,8 +242,9 @@ def test_carry_gradients_equal_finite_differences_and_hand_bptt():
         h_t = h_t + delta
         ys = [hs_head[:, :t], h_t[:, None]]
         if t + 1 < xs.shape[1]:
-            ys.append(rnn.rnn_scan(params, xs[:, t + 1:], h_t)[0])
+            ys.append(rnn.rnn_scan(params, xs[:, t + 1 :], h_t)[0])
         return loss(jnp.concatenate(ys, axis=1), None)
+
     eps = 1e-2
     for t, b, j in [(0, 0, 0), (2, 1, 3), (5, 0, 2)]:
         bump = jnp.zeros((2, 4)).at[b, j].set(eps)
@@ -249,11 +260,12 @@ def test_carry_gradients_equal_finite_differences_and_hand_bptt():
         np.testing.assert_allclose(grads[:, t], dh, atol=1e-5, rtol=1e-4)
         g = (1 - hs[:, t] ** 2) * dh
     norms = rnn.gradient_norms(grads)
-    np.testing.assert_allclose(norms, jnp.sqrt(jnp.sum(grads ** 2, axis=(0, 2))), rtol=1e-6)
+    np.testing.assert_allclose(norms, jnp.sqrt(jnp.sum(grads**2, axis=(0, 2))), rtol=1e-6)
 
 
 def test_carry_gradients_of_an_lstm_cover_h_and_c():
     from rnnbook import lstm
+
     p = lstm.init_lstm(jax.random.key(0), 2, 3)
     xs = jax.random.normal(jax.random.key(1), (1, 5, 2))
     carry0 = (jnp.zeros((1, 3)), jnp.zeros((1, 3)))
@@ -264,7 +276,7 @@ def test_carry_gradients_of_an_lstm_cover_h_and_c():
 
 
 def test_gradient_norms_do_not_overflow_and_handle_zero_steps():
-    grads = jnp.zeros((2, 3, 4)).at[:, 0].set(1e30).at[:, 1].set(3.0)   # squares of 1e30 overflow float32
+    grads = jnp.zeros((2, 3, 4)).at[:, 0].set(1e30).at[:, 1].set(3.0)  # squares of 1e30 overflow float32
     norms = np.asarray(rnn.gradient_norms(grads))
     assert np.all(np.isfinite(norms))
     np.testing.assert_allclose(norms, [1e30 * np.sqrt(8), 3.0 * np.sqrt(8), 0.0], rtol=1e-6)

@@ -1,4 +1,5 @@
 """Seq2seq: vocabulary, batches, attention (against a hand computation and Flax), masks, decoding."""
+
 import itertools
 
 import jax
@@ -18,20 +19,26 @@ def test_vocab_round_trip_specials_and_unk_cutoff():
     seqs = [["a", "b", "a"], ["a", "c"], ["b", "a"]]
     v = vocab.Vocab(seqs, min_count=2)
     assert v.tokens[:4] == ["<PAD>", "<SOS>", "<EOS>", "<UNK>"]
-    assert v.tokens[4:] == ["a", "b"]                       # by frequency; "c" (seen once) is cut
+    assert v.tokens[4:] == ["a", "b"]  # by frequency; "c" (seen once) is cut
     ids = v.encode(["b", "a", "b"], sos=True, eos=True)
     assert ids.tolist() == [SOS, 5, 4, 5, EOS]
     assert v.decode(ids) == ["b", "a", "b"]
     assert v.encode(["c", "zebra"]).tolist() == [UNK, UNK]
     assert v.decode(v.encode(["c"])) == ["<UNK>"]
-    assert v.decode([4, EOS, 5]) == ["a"]                    # stops at EOS
+    assert v.decode([4, EOS, 5]) == ["a"]  # stops at EOS
     assert v.decode([4, EOS, 5], strip=False) == ["a", "<EOS>", "b"]
     assert v.unk_share([["a", "c"], ["zebra", "b"]]) == 0.5
 
 
-@pytest.mark.parametrize("bad, match", [([0, 7], "token id 7 is outside the vocabulary"),
-                                         ([-1], "token id -1 is outside"),
-                                         ([[4]], "rank 1"), ([1.5], "integers")])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ([0, 7], "token id 7 is outside the vocabulary"),
+        ([-1], "token id -1 is outside"),
+        ([[4]], "rank 1"),
+        ([1.5], "integers"),
+    ],
+)
 def test_vocab_decode_rejects_bad_ids(bad, match):
     v = vocab.Vocab([["a", "b", "c"]])
     with pytest.raises(ValueError, match=match):
@@ -69,8 +76,8 @@ def test_copy_task_matches_its_definition():
         assert 2 <= L <= 9 and b["tgt_len"][i] == L + 1
         assert np.all(b["src"][i, :L] >= 4) and np.all(b["src"][i, L:] == PAD)
         np.testing.assert_array_equal(b["tgt_out"][i, :L], b["src"][i, :L])
-        assert b["tgt_out"][i, L] == EOS and np.all(b["tgt_out"][i, L + 1:] == PAD)
-        np.testing.assert_array_equal(b["tgt_in"][i, :L + 1], np.r_[SOS, b["src"][i, :L]])
+        assert b["tgt_out"][i, L] == EOS and np.all(b["tgt_out"][i, L + 1 :] == PAD)
+        np.testing.assert_array_equal(b["tgt_in"][i, : L + 1], np.r_[SOS, b["src"][i, :L]])
     with pytest.raises(ValueError, match="min_len"):
         data.copy_task(jax.random.key(0), 4, 5, 3)
 
@@ -81,14 +88,14 @@ def test_dates_are_real_babel_dates_with_iso_targets():
     from babel.dates import format_date, parse_date
 
     examples = data.dates(200, seed=0)
-    assert examples == data.dates(200, seed=0)                   # deterministic
+    assert examples == data.dates(200, seed=0)  # deterministic
     assert {e[3] for e in examples} == set(data.DATE_LOCALES) and {e[4] for e in examples} == set(data.DATE_FORMATS)
     for src, tgt, text, locale, fmt in examples:
         day = datetime.date.fromisoformat("".join(tgt))
         assert 1950 <= day.year < 2050
         assert format_date(day, fmt, locale=locale) == text and src[0] == locale
         assert "".join(src[1:]) == text.replace(" ", "")
-        if fmt == "short" and locale != "en_US":                  # Babel's own parser agrees (day-first locales)
+        if fmt == "short" and locale != "en_US":  # Babel's own parser agrees (day-first locales)
             parsed = parse_date(text, locale=locale)
             assert (parsed.month, parsed.day) == (day.month, day.day)
 
@@ -101,7 +108,11 @@ def test_attention_scores_match_a_hand_computation():
     q, keys = rng.normal(size=(2, 5)).astype(np.float32), rng.normal(size=(2, 4, 3)).astype(np.float32)
     W_q, W_k, v = rng.normal(size=(5, 3)), rng.normal(size=(3, 3)), rng.normal(size=3)
     kp = keys @ W_k
-    add = np.asarray(seq2seq.additive_scores(jnp.asarray(q), jnp.asarray(kp, jnp.float32), jnp.asarray(W_q, jnp.float32), jnp.asarray(v, jnp.float32)))
+    add = np.asarray(
+        seq2seq.additive_scores(
+            jnp.asarray(q), jnp.asarray(kp, jnp.float32), jnp.asarray(W_q, jnp.float32), jnp.asarray(v, jnp.float32)
+        )
+    )
     for b in range(2):
         for j in range(4):
             expected = sum(v[a] * np.tanh(sum(q[b, i] * W_q[i, a] for i in range(5)) + kp[b, j, a]) for a in range(3))
@@ -129,7 +140,7 @@ def test_luong_attention_equals_flax_scaled_dot_product_attention():
     mask = jnp.arange(S)[None, :] < jnp.array([7, 3, 1])[:, None]
     w = seq2seq.masked_softmax(seq2seq.multiplicative_scores(q, k / jnp.sqrt(d)), mask)
     ours = seq2seq.attend(w, v)
-    flax_mask = mask[:, None, None, :]                        # [batch, heads, q_len, kv_len]
+    flax_mask = mask[:, None, None, :]  # [batch, heads, q_len, kv_len]
     ref = nnx.dot_product_attention(q[:, None, None, :], k[:, :, None, :], v[:, :, None, :], mask=flax_mask)
     np.testing.assert_allclose(ours, ref[:, 0, 0], rtol=1e-5, atol=1e-6)
 
@@ -142,7 +153,9 @@ def small_model(attention="bahdanau", cell="lstm", **kw):
 
 
 def batch_of(src, tgt):
-    return {k: jnp.asarray(v) for k, v in seq2seq.make_batch([np.array(s) for s in src], [np.array(t) for t in tgt]).items()}
+    return {
+        k: jnp.asarray(v) for k, v in seq2seq.make_batch([np.array(s) for s in src], [np.array(t) for t in tgt]).items()
+    }
 
 
 @pytest.mark.parametrize("attention", [None, "bahdanau", "luong"])
@@ -150,13 +163,17 @@ def batch_of(src, tgt):
 def test_padding_changes_neither_loss_nor_outputs(attention, cell):
     m = small_model(attention, cell)
     b = batch_of([[4, 5, 6], [7, 8]], [[4, 5], [6, 7, 8]])
-    wide = dict(b, src=jnp.pad(b["src"], ((0, 0), (0, 4))), tgt_in=jnp.pad(b["tgt_in"], ((0, 0), (0, 3))),
-                tgt_out=jnp.pad(b["tgt_out"], ((0, 0), (0, 3))))
+    wide = dict(
+        b,
+        src=jnp.pad(b["src"], ((0, 0), (0, 4))),
+        tgt_in=jnp.pad(b["tgt_in"], ((0, 0), (0, 3))),
+        tgt_out=jnp.pad(b["tgt_out"], ((0, 0), (0, 3))),
+    )
     np.testing.assert_allclose(seq2seq.loss_fn(m, b), seq2seq.loss_fn(m, wide), rtol=1e-6)
     logits, w = m(b["src"], b["src_len"], b["tgt_in"])
     logits_w, w_w = m(wide["src"], wide["src_len"], wide["tgt_in"])
     np.testing.assert_allclose(logits_w[:, :4], logits, rtol=1e-5, atol=1e-6)
-    assert np.all(np.asarray(w_w)[:, :, 3:] == 0.0)                 # no weight on padding
+    assert np.all(np.asarray(w_w)[:, :, 3:] == 0.0)  # no weight on padding
     if attention:
         np.testing.assert_allclose(np.asarray(w).sum(-1), 1.0, rtol=1e-5)
         assert np.all(np.asarray(w)[1, :, 2:] == 0.0)
@@ -184,19 +201,22 @@ def test_scheduled_sampling_with_probability_zero_is_teacher_forcing():
         seq2seq.loss_fn(m, b, sample_prob=0.5)
 
 
-@pytest.mark.parametrize("call, match", [
-    (lambda m: m(jnp.array([[4, 99]]), jnp.array([2]), jnp.array([[SOS]])), "token id 99 outside the vocabulary"),
-    (lambda m: m(jnp.array([[4, 5]]), jnp.array([2]), jnp.array([[SOS, 9]])), "tgt_in has token id 9"),
-    (lambda m: m(jnp.array([[4, 5]]), jnp.array([0]), jnp.array([[SOS]])), "src_len must lie in"),
-    (lambda m: m(jnp.array([[4, 5]]), jnp.array([3]), jnp.array([[SOS]])), "src_len must lie in"),
-    (lambda m: m(jnp.zeros((1, 0), jnp.int32), jnp.array([1]), jnp.array([[SOS]])), "empty sequence"),
-    (lambda m: m(jnp.array([4, 5]), jnp.array([2]), jnp.array([[SOS]])), "shape \\[batch, time\\]"),
-    (lambda m: m(jnp.array([[4.0, 5.0]]), jnp.array([2]), jnp.array([[SOS]])), "integer token ids"),
-    (lambda m: m(jnp.array([[4, 5]]), jnp.array([2]), jnp.array([[SOS], [SOS]])), "different batch sizes"),
-    (lambda m: seq2seq.greedy_decode(m, jnp.array([[4, 5]]), jnp.array([2]), 0), "max_len"),
-    (lambda m: seq2seq.beam_search(m, jnp.array([[4, 5]]), jnp.array([2]), 3, width=0), "width"),
-    (lambda m: seq2seq.beam_search(m, jnp.array([[4, 14]]), jnp.array([2]), 3), "outside the vocabulary"),
-])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda m: m(jnp.array([[4, 99]]), jnp.array([2]), jnp.array([[SOS]])), "token id 99 outside the vocabulary"),
+        (lambda m: m(jnp.array([[4, 5]]), jnp.array([2]), jnp.array([[SOS, 9]])), "tgt_in has token id 9"),
+        (lambda m: m(jnp.array([[4, 5]]), jnp.array([0]), jnp.array([[SOS]])), "src_len must lie in"),
+        (lambda m: m(jnp.array([[4, 5]]), jnp.array([3]), jnp.array([[SOS]])), "src_len must lie in"),
+        (lambda m: m(jnp.zeros((1, 0), jnp.int32), jnp.array([1]), jnp.array([[SOS]])), "empty sequence"),
+        (lambda m: m(jnp.array([4, 5]), jnp.array([2]), jnp.array([[SOS]])), "shape \\[batch, time\\]"),
+        (lambda m: m(jnp.array([[4.0, 5.0]]), jnp.array([2]), jnp.array([[SOS]])), "integer token ids"),
+        (lambda m: m(jnp.array([[4, 5]]), jnp.array([2]), jnp.array([[SOS], [SOS]])), "different batch sizes"),
+        (lambda m: seq2seq.greedy_decode(m, jnp.array([[4, 5]]), jnp.array([2]), 0), "max_len"),
+        (lambda m: seq2seq.beam_search(m, jnp.array([[4, 5]]), jnp.array([2]), 3, width=0), "width"),
+        (lambda m: seq2seq.beam_search(m, jnp.array([[4, 14]]), jnp.array([2]), 3), "outside the vocabulary"),
+    ],
+)
 def test_bad_inputs_raise_named_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call(small_model())
@@ -253,20 +273,20 @@ def test_beam_search_finds_the_best_sequence_by_enumeration(alpha):
     for n in range(1, L + 1):
         for body in itertools.product([UNK, 4, 5], repeat=n - 1):
             hyps.append(list(body) + [EOS])
-    hyps += [list(h) for h in itertools.product([UNK, 4, 5], repeat=L)]        # unfinished at max_len
+    hyps += [list(h) for h in itertools.product([UNK, 4, 5], repeat=L)]  # unfinished at max_len
     assert len(hyps) == 1 + 3 + 9 + 27
     padded = np.array([h + [PAD] * (L - len(h)) for h in hyps], np.int32)
     lengths = np.array([len(h) for h in hyps])
     for b in range(SRC.shape[0]):
-        src = jnp.repeat(SRC[b:b + 1], len(hyps), 0)
-        logp = np.asarray(seq2seq.sequence_log_prob(m, src, jnp.repeat(SRC_LEN[b:b + 1], len(hyps)), padded))
-        norm = logp / lengths ** alpha
+        src = jnp.repeat(SRC[b : b + 1], len(hyps), 0)
+        logp = np.asarray(seq2seq.sequence_log_prob(m, src, jnp.repeat(SRC_LEN[b : b + 1], len(hyps)), padded))
+        norm = logp / lengths**alpha
         best = int(np.argmax(norm))
-        tokens, score = seq2seq.beam_search(m, SRC[b:b + 1], SRC_LEN[b:b + 1], L, width=40, alpha=alpha)
+        tokens, score = seq2seq.beam_search(m, SRC[b : b + 1], SRC_LEN[b : b + 1], L, width=40, alpha=alpha)
         np.testing.assert_array_equal(np.asarray(tokens)[0], padded[best])
         np.testing.assert_allclose(float(score[0]), norm[best], rtol=1e-5)
         # a narrow beam never beats the exhaustive one
-        _, narrow = seq2seq.beam_search(m, SRC[b:b + 1], SRC_LEN[b:b + 1], L, width=2, alpha=alpha)
+        _, narrow = seq2seq.beam_search(m, SRC[b : b + 1], SRC_LEN[b : b + 1], L, width=2, alpha=alpha)
         assert float(narrow[0]) <= norm[best] + 1e-5
     assert set(allowed) >= set(np.unique(padded[padded != PAD]))
 
@@ -284,8 +304,17 @@ def test_decoding_is_deterministic_and_jitted_once_per_shape():
 def test_attention_model_learns_to_copy():
     m = seq2seq.Seq2Seq(14, 14, embed=16, hidden=48, attention="bahdanau", rngs=nnx.Rngs(0))
     val = data.copy_task(jax.random.key(1), 256, 2, 8)
-    m, hist = train.fit(m, seq2seq.loss_fn, lambda k: data.copy_task(k, 64, 2, 8), key=jax.random.key(0),
-                        epochs=4, steps_per_epoch=200, learning_rate=3e-3, val_batch=val, progress=False)
+    m, hist = train.fit(
+        m,
+        seq2seq.loss_fn,
+        lambda k: data.copy_task(k, 64, 2, 8),
+        key=jax.random.key(0),
+        epochs=4,
+        steps_per_epoch=200,
+        learning_rate=3e-3,
+        val_batch=val,
+        progress=False,
+    )
     tokens, _, _ = seq2seq.greedy_decode(m, val["src"], val["src_len"], 9)
     acc = seq2seq.exact_match(tokens, val["tgt_out"]).mean()
     assert acc > 0.95, (acc, hist.val_loss)

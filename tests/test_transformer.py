@@ -1,4 +1,5 @@
 """The Transformer against JAX's, Flax's and PyTorch's attention and encoder layer; masks; the KV cache."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -23,29 +24,41 @@ def copy_linear(torch_linear, ours: nnx.Linear):
 
 def copy_mha(torch_mha, ours: transformer.MultiHeadAttention):
     with torch.no_grad():
-        torch_mha.in_proj_weight.copy_(t(jnp.concatenate([ours.q.kernel[...], ours.k.kernel[...], ours.v.kernel[...]], 1)).T)
+        torch_mha.in_proj_weight.copy_(
+            t(jnp.concatenate([ours.q.kernel[...], ours.k.kernel[...], ours.v.kernel[...]], 1)).T
+        )
         torch_mha.in_proj_bias.copy_(t(jnp.concatenate([ours.q.bias[...], ours.k.bias[...], ours.v.bias[...]])))
     copy_linear(torch_mha.out_proj, ours.o)
 
 
 def test_scaled_dot_product_attention_equals_jax():
     kq, kk, kv = jax.random.split(jax.random.key(0), 3)
-    q, k, v = jax.random.normal(kq, (2, 5, 3, 8)), jax.random.normal(kk, (2, 7, 3, 8)), jax.random.normal(kv, (2, 7, 3, 8))
+    q, k, v = (
+        jax.random.normal(kq, (2, 5, 3, 8)),
+        jax.random.normal(kk, (2, 7, 3, 8)),
+        jax.random.normal(kv, (2, 7, 3, 8)),
+    )
     mask = transformer.padding_mask(jnp.array([7, 4]), 7)
     ours, weights = transformer.scaled_dot_product_attention(q, k, v, mask)
     ref = jax.nn.dot_product_attention(q, k, v, mask=mask)
     np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(np.asarray(weights).sum(-1), 1.0, rtol=1e-5)
-    assert np.all(np.asarray(weights)[1, :, :, 4:] == 0.0)                     # padded keys: weight exactly 0
+    assert np.all(np.asarray(weights)[1, :, :, 4:] == 0.0)  # padded keys: weight exactly 0
     causal = transformer.causal_mask(5)
     q5, k5, v5 = q, k[:, :5], v[:, :5]
-    np.testing.assert_allclose(transformer.scaled_dot_product_attention(q5, k5, v5, causal)[0],
-                               jax.nn.dot_product_attention(q5, k5, v5, is_causal=True), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        transformer.scaled_dot_product_attention(q5, k5, v5, causal)[0],
+        jax.nn.dot_product_attention(q5, k5, v5, is_causal=True),
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 def test_multi_head_attention_equals_flax():
     ours = transformer.MultiHeadAttention(16, 4, rngs=nnx.Rngs(0))
-    ref = nnx.MultiHeadAttention(num_heads=4, in_features=16, qkv_features=16, out_features=16, decode=False, rngs=nnx.Rngs(1))
+    ref = nnx.MultiHeadAttention(
+        num_heads=4, in_features=16, qkv_features=16, out_features=16, decode=False, rngs=nnx.Rngs(1)
+    )
     for name in ("query", "key", "value"):
         lin = {"query": ours.q, "key": ours.k, "value": ours.v}[name]
         getattr(ref, name).kernel[...] = lin.kernel[...].reshape(16, 4, 4)
@@ -54,7 +67,9 @@ def test_multi_head_attention_equals_flax():
     ref.out.bias[...] = ours.o.bias[...]
     xq, xkv = jax.random.normal(jax.random.key(2), (3, 5, 16)), jax.random.normal(jax.random.key(3), (3, 6, 16))
     mask = transformer.padding_mask(jnp.array([6, 3, 1]), 6)
-    np.testing.assert_allclose(ours(xq, xkv, mask)[0], ref(xq, xkv, mask=mask, deterministic=True), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        ours(xq, xkv, mask)[0], ref(xq, xkv, mask=mask, deterministic=True), rtol=1e-5, atol=1e-5
+    )
     np.testing.assert_allclose(ours(xq, xkv)[0], ref(xq, xkv, deterministic=True), rtol=1e-5, atol=1e-5)
 
 
@@ -76,7 +91,7 @@ def test_multi_head_attention_equals_torch(masked):
 @pytest.mark.parametrize("norm_first", [True, False])
 def test_encoder_layer_equals_torch(norm_first):
     ours = transformer.EncoderLayer(16, 4, 32, norm_first=norm_first, rngs=nnx.Rngs(0))
-    ours.norm1.scale[...] = 1 + 0.1 * jax.random.normal(jax.random.key(5), (16,))    # non-trivial norms
+    ours.norm1.scale[...] = 1 + 0.1 * jax.random.normal(jax.random.key(5), (16,))  # non-trivial norms
     ours.norm2.bias[...] = 0.1 * jax.random.normal(jax.random.key(6), (16,))
     ref = torch.nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, batch_first=True, norm_first=norm_first)
     ref.eval()
@@ -93,7 +108,7 @@ def test_encoder_layer_equals_torch(norm_first):
     pad = t(np.arange(7)[None, :] >= np.asarray(lengths)[:, None])
     ref_out = ref(t(x), src_key_padding_mask=pad).detach().numpy()
     np.testing.assert_allclose(np.asarray(out)[0], ref_out[0], rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(np.asarray(out)[1, :4], ref_out[1, :4], rtol=1e-4, atol=1e-5)   # real positions
+    np.testing.assert_allclose(np.asarray(out)[1, :4], ref_out[1, :4], rtol=1e-4, atol=1e-5)  # real positions
 
 
 def test_sinusoidal_positions_match_the_formula():
@@ -105,23 +120,26 @@ def test_sinusoidal_positions_match_the_formula():
 
 
 def small(norm_first=True, layers=2, **kw):
-    return transformer.Transformer(14, 14, d_model=16, heads=2, d_ff=32, layers=layers, max_len=12,
-                                   norm_first=norm_first, rngs=nnx.Rngs(0), **kw)
+    return transformer.Transformer(
+        14, 14, d_model=16, heads=2, d_ff=32, layers=layers, max_len=12, norm_first=norm_first, rngs=nnx.Rngs(0), **kw
+    )
 
 
 def test_causal_mask_hides_the_future_and_padding_changes_nothing():
     m = small()
     b = data.copy_task(jax.random.key(0), 3, 2, 6)
     logits, _ = m(b["src"], b["src_len"], b["tgt_in"])
-    changed = b["tgt_in"].at[:, 4:].set(9)                              # change the decoder inputs from step 4 on
+    changed = b["tgt_in"].at[:, 4:].set(9)  # change the decoder inputs from step 4 on
     logits2, _ = m(b["src"], b["src_len"], changed)
     np.testing.assert_allclose(logits2[:, :4], logits[:, :4], rtol=1e-5, atol=1e-5)
     assert float(jnp.abs(logits2[:, 4:] - logits[:, 4:]).max()) > 1e-3
-    src_wide = jnp.pad(b["src"], ((0, 0), (0, 3)))                       # more source padding
+    src_wide = jnp.pad(b["src"], ((0, 0), (0, 3)))  # more source padding
     logits3, w3 = m(src_wide, b["src_len"], b["tgt_in"])
     np.testing.assert_allclose(logits3, logits, rtol=1e-5, atol=1e-5)
-    assert np.all(np.asarray(w3)[np.arange(9)[None, None, :].repeat(3, 0) >= np.asarray(b["src_len"])[:, None, None]
-                                 .repeat(7, 1)] == 0.0)
+    assert np.all(
+        np.asarray(w3)[np.arange(9)[None, None, :].repeat(3, 0) >= np.asarray(b["src_len"])[:, None, None].repeat(7, 1)]
+        == 0.0
+    )
     # padded source tokens can be anything
     garbage = jnp.where(jnp.arange(6)[None, :] < b["src_len"][:, None], b["src"], 13)
     np.testing.assert_allclose(m(garbage, b["src_len"], b["tgt_in"])[0], logits, rtol=1e-5, atol=1e-5)

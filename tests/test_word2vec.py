@@ -1,4 +1,5 @@
 """word2vec: sampling distributions, the losses against hand computations, evaluation on toy vectors."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -27,7 +28,7 @@ def test_keep_probabilities_follow_the_reference_formula():
     keep = w2v.keep_probabilities(counts, t=1e-2)
     f = counts[1:] / counts.sum()
     np.testing.assert_allclose(keep[1:], np.minimum((np.sqrt(f / 1e-2) + 1) * 1e-2 / f, 1), rtol=1e-6)
-    assert keep[0] == 0 and keep[1] < keep[2] <= keep[3] == keep[4] == 1.0     # frequent words are dropped more
+    assert keep[0] == 0 and keep[1] < keep[2] <= keep[3] == keep[4] == 1.0  # frequent words are dropped more
 
 
 def test_noise_distribution_is_unigram_to_the_three_quarters():
@@ -38,14 +39,14 @@ def test_noise_distribution_is_unigram_to_the_three_quarters():
 
 def test_sampled_offsets_match_the_dynamic_window():
     W = 4
-    ids = jnp.arange(10000) % 97 + 1                                 # position i holds id i % 97 + 1
+    ids = jnp.arange(10000) % 97 + 1  # position i holds id i % 97 + 1
     keep, noise = jnp.ones(98), jnp.asarray(w2v.noise_distribution(np.r_[0, np.ones(97)]))
     c, o, neg, weights = w2v.sample_skipgram(jax.random.key(0), ids, 200000, W, keep, noise, 3)
     offsets = (np.asarray(o) - np.asarray(c)) % 97
     offsets = np.where(offsets > 48, offsets - 97, offsets)
     assert set(np.unique(offsets)) == {-4, -3, -2, -1, 1, 2, 3, 4}
     freq = np.array([np.mean(np.abs(offsets) == d) for d in range(1, W + 1)])
-    np.testing.assert_allclose(freq, w2v.offset_distribution(W), atol=0.005)   # (W - d + 1) / sum
+    np.testing.assert_allclose(freq, w2v.offset_distribution(W), atol=0.005)  # (W - d + 1) / sum
     assert neg.shape == (200000, 3) and np.all(np.asarray(neg) > 0) and np.all(np.asarray(weights) == 1)
 
 
@@ -54,9 +55,9 @@ def test_cbow_context_respects_window_and_mask():
     keep, noise = jnp.ones(1001), jnp.asarray(w2v.noise_distribution(np.r_[0, np.ones(1000)]))
     ctx, mask, centres, neg, weights = map(np.asarray, w2v.sample_cbow(jax.random.key(1), ids, 500, 3, keep, noise, 2))
     np.testing.assert_array_equal(ctx - centres[:, None], np.array([-3, -2, -1, 1, 2, 3])[None].repeat(500, 0))
-    b = mask.sum(1) / 2                                               # symmetric dynamic window 1..3
+    b = mask.sum(1) / 2  # symmetric dynamic window 1..3
     assert set(np.unique(b)) == {1, 2, 3}
-    assert np.all(mask[:, 2] == 1) and np.all(mask[:, 3] == 1)        # offsets -1 and +1 are always in
+    assert np.all(mask[:, 2] == 1) and np.all(mask[:, 3] == 1)  # offsets -1 and +1 are always in
 
 
 def test_negative_sampling_loss_matches_a_hand_computation():
@@ -78,8 +79,10 @@ def test_embedding_lookup_is_one_hot_times_the_matrix():
 
 
 def test_full_softmax_loss_of_untrained_output_vectors_is_log_vocabulary():
-    params = w2v.init_word2vec(jax.random.key(0), 50, 8)                # output vectors 0: uniform softmax
-    np.testing.assert_allclose(w2v.full_softmax_loss(params, jnp.array([1, 2]), jnp.array([3, 4])), np.log(50), rtol=1e-6)
+    params = w2v.init_word2vec(jax.random.key(0), 50, 8)  # output vectors 0: uniform softmax
+    np.testing.assert_allclose(
+        w2v.full_softmax_loss(params, jnp.array([1, 2]), jnp.array([3, 4])), np.log(50), rtol=1e-6
+    )
 
 
 def test_evaluation_on_toy_vectors():
@@ -92,7 +95,9 @@ def test_evaluation_on_toy_vectors():
     assert w2v.most_similar(vecs, vocab, "king", 1)[0][0] == "queen"
     acc, oov = w2v.analogy_accuracy(vecs, vocab, [("man", "woman", "king", "queen"), ("man", "woman", "x", "y")])
     assert acc == 1.0 and oov == 0.5
-    rho, oov = w2v.similarity_correlation(vecs, vocab, [("king", "queen", 9), ("king", "man", 5), ("b", "d", 0), ("a", "zzz", 1)])
+    rho, oov = w2v.similarity_correlation(
+        vecs, vocab, [("king", "queen", 9), ("king", "man", 5), ("b", "d", 0), ("a", "zzz", 1)]
+    )
     assert rho == pytest.approx(1.0) and oov == 0.25
     with pytest.raises(ValueError, match="not in the vocabulary"):
         w2v.most_similar(vecs, vocab, "zzz")
@@ -105,9 +110,16 @@ def test_skipgram_learns_a_planted_structure():
     ids = jnp.asarray(np.concatenate(blocks))
     counts = np.r_[0, np.bincount(np.asarray(ids), minlength=21)[1:]]
     keep, noise = jnp.ones(21), jnp.asarray(w2v.noise_distribution(counts))
-    params, hist = train.fit(w2v.init_word2vec(jax.random.key(0), 21, 8), w2v.skipgram_loss,
-                             lambda k: w2v.sample_skipgram(k, ids, 256, 2, keep, noise, 5), key=jax.random.key(1),
-                             epochs=3, steps_per_epoch=200, optimizer=optax.adam(1e-2), progress=False)
+    params, hist = train.fit(
+        w2v.init_word2vec(jax.random.key(0), 21, 8),
+        w2v.skipgram_loss,
+        lambda k: w2v.sample_skipgram(k, ids, 256, 2, keep, noise, 5),
+        key=jax.random.key(1),
+        epochs=3,
+        steps_per_epoch=200,
+        optimizer=optax.adam(1e-2),
+        progress=False,
+    )
     e = w2v.normalise(params["in"])[1:]
     sims = e @ e.T
     within = (sims[:10, :10].sum() - 10 + sims[10:, 10:].sum() - 10) / 180
@@ -122,7 +134,7 @@ def test_skipgram_learns_a_planted_structure():
 def gensim_model(tokens, **kw):
     gensim_w2v = pytest.importorskip("gensim.models", reason="gensim is the reference word2vec (pip install gensim)")
     model = gensim_w2v.Word2Vec(vector_size=8, window=3, min_count=5, negative=5, sample=1e-3, seed=0, workers=1, **kw)
-    model.build_vocab([tokens[i:i + 1000] for i in range(0, len(tokens), 1000)])
+    model.build_vocab([tokens[i : i + 1000] for i in range(0, len(tokens), 1000)])
     return model
 
 
@@ -137,7 +149,7 @@ def test_subsampling_and_noise_equal_gensims():
     keep = w2v.keep_probabilities(vocab.counts, 1e-3)
     for word in ["the", "and", "king", "hamlet", "sword"]:
         ours = keep[vocab.index[word]]
-        theirs = model.wv.get_vecattr(word, "sample_int") / 2 ** 32
+        theirs = model.wv.get_vecattr(word, "sample_int") / 2**32
         np.testing.assert_allclose(ours, theirs, rtol=1e-5, err_msg=word)
     # noise: gensim's cumulative table of count^0.75, as a distribution
     table = model.cum_table.astype(np.float64)

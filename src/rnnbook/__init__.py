@@ -1,2 +1,3 @@
 """rnnbook: the code of an executable textbook on recurrent neural networks."""
+
 __version__ = "0.1.0"

@@ -4,10 +4,11 @@ Shape checks run always (shapes are known even under ``jit``). Value checks (len
 finite inputs) run only on concrete arrays: inside ``jit`` the values are abstract, and the
 callers that jit (the training loop) have already been validated eagerly once.
 """
+
 from __future__ import annotations
 
-import numpy as np
 import jax
+import numpy as np
 
 
 def concrete(x):
@@ -21,18 +22,14 @@ def check_sequence(xs, input_size: int, name: str = "xs"):
     """``xs`` must be ``[batch, time, features]`` with ``time >= 1`` and ``features == input_size``."""
     shape = getattr(xs, "shape", None)
     if shape is None or len(shape) != 3:
-        raise ValueError(
-            f"{name} must have shape [batch, time, features] (rank 3), got shape {shape}"
-        )
+        raise ValueError(f"{name} must have shape [batch, time, features] (rank 3), got shape {shape}")
     batch, time, features = shape
     if batch < 1:
         raise ValueError(f"{name} has an empty batch: shape {tuple(shape)}")
     if time < 1:
         raise ValueError(f"{name} is an empty sequence: time dimension is 0 in shape {tuple(shape)}")
     if features != input_size:
-        raise ValueError(
-            f"{name} has {features} features per step but the layer expects input_size={input_size}"
-        )
+        raise ValueError(f"{name} has {features} features per step but the layer expects input_size={input_size}")
     value = concrete(xs)
     if value is not None and not np.all(np.isfinite(value)):
         raise ValueError(f"{name} contains NaN or infinite values")

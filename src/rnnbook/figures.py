@@ -3,6 +3,7 @@
 ``python -m rnnbook.figures [--out DIR]`` writes every diagram to ``book/figures/`` (or DIR) as
 SVG. The output is byte-for-byte deterministic: a fixed SVG hash salt, no date in the metadata.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,18 +20,44 @@ DEFAULT_OUT = pathlib.Path(__file__).resolve().parents[2] / "book" / "figures"
 
 
 def _box(ax, x, y, text, kind, w=0.7, h=0.5):
-    ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.02,rounding_size=0.08",
-                                fc=COLORS[kind], ec=COLORS["edge"], lw=1.2))
+    ax.add_patch(
+        FancyBboxPatch(
+            (x - w / 2, y - h / 2),
+            w,
+            h,
+            boxstyle="round,pad=0.02,rounding_size=0.08",
+            fc=COLORS[kind],
+            ec=COLORS["edge"],
+            lw=1.2,
+        )
+    )
     ax.text(x, y, text, ha="center", va="center", fontsize=11)
 
 
 def _arrow(ax, a, b, color=None, rad=0.0, label=None, label_offset=(0, 0.12)):
-    ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=12, lw=1.3,
-                                 color=color or COLORS["edge"], connectionstyle=f"arc3,rad={rad}",
-                                 shrinkA=2, shrinkB=2))
+    ax.add_patch(
+        FancyArrowPatch(
+            a,
+            b,
+            arrowstyle="-|>",
+            mutation_scale=12,
+            lw=1.3,
+            color=color or COLORS["edge"],
+            connectionstyle=f"arc3,rad={rad}",
+            shrinkA=2,
+            shrinkB=2,
+        )
+    )
     if label:
-        ax.text((a[0] + b[0]) / 2 + label_offset[0], (a[1] + b[1]) / 2 + label_offset[1], label,
-                ha="center", va="bottom", fontsize=9, color=color or COLORS["edge"])
+        ax.text(
+            (a[0] + b[0]) / 2 + label_offset[0],
+            (a[1] + b[1]) / 2 + label_offset[1],
+            label,
+            ha="center",
+            va="bottom",
+            fontsize=9,
+            color=color or COLORS["edge"],
+        )
 
 
 def _canvas(width, height):
@@ -49,8 +76,17 @@ def unrolled_rnn():
     _box(ax, 0, 2.6, r"$y_t$", "y")
     _arrow(ax, (0, 0.27), (0, 1.03), label=r"$W_{xh}$", label_offset=(0.32, -0.1))
     _arrow(ax, (0, 1.57), (0, 2.33), label=r"$W_{hy}$", label_offset=(0.32, -0.1))
-    ax.add_patch(FancyArrowPatch((0.36, 1.42), (0.36, 1.18), arrowstyle="-|>", mutation_scale=12, lw=1.3,
-                                 color=COLORS["rec"], connectionstyle="arc3,rad=-2.2"))
+    ax.add_patch(
+        FancyArrowPatch(
+            (0.36, 1.42),
+            (0.36, 1.18),
+            arrowstyle="-|>",
+            mutation_scale=12,
+            lw=1.3,
+            color=COLORS["rec"],
+            connectionstyle="arc3,rad=-2.2",
+        )
+    )
     ax.text(0.9, 1.3, r"$W_{hh}$", color=COLORS["rec"], fontsize=10, va="center")
     ax.text(1.8, 1.3, "=", fontsize=20, ha="center", va="center")
     # unrolled network
@@ -66,8 +102,14 @@ def unrolled_rnn():
         prev = xs[0] - 1.2 + 0.3 if i == 0 else xs[i - 1] + 0.37
         _arrow(ax, (prev, 1.3), (x - 0.37, 1.3), color=COLORS["rec"], label=r"$W_{hh}$")
     ax.text((xs[2] + xs[3]) / 2, 1.78, r"$\cdots$", ha="center", fontsize=14)
-    ax.text(xs[1] + 0.8, -0.65, "the same weights in every copy; the gradient of each weight is the sum over copies",
-            ha="center", fontsize=9, style="italic")
+    ax.text(
+        xs[1] + 0.8,
+        -0.65,
+        "the same weights in every copy; the gradient of each weight is the sum over copies",
+        ha="center",
+        fontsize=9,
+        style="italic",
+    )
     ax.set_xlim(-0.8, xs[-1] + 0.6)
     ax.set_ylim(-0.9, 3.0)
     return fig
@@ -99,8 +141,9 @@ def io_patterns():
         ax.set_xlim(-0.5, max(n, 1) - 0.5)
         ax.set_ylim(-0.4, 2.8)
         ax.set_title(title, fontsize=9)
-    fig.text(0.5, 0.12, "blue: input   orange: state (arrows right: recurrence)   green: output",
-             ha="center", fontsize=9)
+    fig.text(
+        0.5, 0.12, "blue: input   orange: state (arrows right: recurrence)   green: output", ha="center", fontsize=9
+    )
     return fig
 
 
@@ -111,8 +154,18 @@ def _op(ax, x, y, text, r=0.22):
 
 def _gate(ax, x, y, text, kind="gate"):
     color = {"gate": "#f4cccc", "cand": "#fff2cc"}[kind]
-    ax.add_patch(FancyBboxPatch((x - 0.32, y - 0.22), 0.64, 0.44, boxstyle="round,pad=0.02,rounding_size=0.06",
-                                fc=color, ec=COLORS["edge"], lw=1.2, zorder=3))
+    ax.add_patch(
+        FancyBboxPatch(
+            (x - 0.32, y - 0.22),
+            0.64,
+            0.44,
+            boxstyle="round,pad=0.02,rounding_size=0.06",
+            fc=color,
+            ec=COLORS["edge"],
+            lw=1.2,
+            zorder=3,
+        )
+    )
     ax.text(x, y, text, ha="center", va="center", fontsize=11, zorder=4)
 
 
@@ -128,22 +181,33 @@ def lstm_cell():
     _arrow(ax, (4.22, top), (7.6, top), color=COLORS["rec"])
     ax.text(-0.45, top + 0.25, r"$c_{t-1}$", fontsize=12, color=COLORS["rec"])
     ax.text(7.3, top + 0.25, r"$c_t$", fontsize=12, color=COLORS["rec"])
-    ax.text(2.7, top + 0.45, "cell state: linear path, scaled by the forget gate\n(the constant error carousel when $f_t = 1$)",
-            fontsize=8.5, ha="center", color=COLORS["rec"], style="italic")
+    ax.text(
+        2.7,
+        top + 0.45,
+        "cell state: linear path, scaled by the forget gate\n(the constant error carousel when $f_t = 1$)",
+        fontsize=8.5,
+        ha="center",
+        color=COLORS["rec"],
+        style="italic",
+    )
     # input line: [h_{t-1}, x_t] feeds the four gates
     ax.plot([-0.4, 5.3], [low - 0.35, low - 0.35], color=COLORS["edge"], lw=1.3)
     ax.text(-0.45, low - 0.7, r"$h_{t-1}$, $x_t$", fontsize=12)
-    gates = [(1.5, r"$\sigma$", "gate", r"$f_t$"), (2.9, r"$\sigma$", "gate", r"$i_t$"),
-             (4.0, "tanh", "cand", r"$g_t$"), (5.3, r"$\sigma$", "gate", r"$o_t$")]
+    gates = [
+        (1.5, r"$\sigma$", "gate", r"$f_t$"),
+        (2.9, r"$\sigma$", "gate", r"$i_t$"),
+        (4.0, "tanh", "cand", r"$g_t$"),
+        (5.3, r"$\sigma$", "gate", r"$o_t$"),
+    ]
     for x, text, kind, name in gates:
         _arrow(ax, (x, low - 0.35), (x, low - 0.22))
         _gate(ax, x, low, text, kind)
         ax.text(x + 0.38, low + 0.3, name, fontsize=11)
-    _arrow(ax, (1.5, low + 0.22), (1.5, top - 0.22))              # f -> x
+    _arrow(ax, (1.5, low + 0.22), (1.5, top - 0.22))  # f -> x
     _op(ax, 3.45, mid, r"$\times$")
-    ax.plot([2.9, 2.9, 3.23], [low + 0.22, mid, mid], color=COLORS["edge"], lw=1.3)   # i -> x
-    ax.plot([4.0, 4.0, 3.67], [low + 0.22, mid, mid], color=COLORS["edge"], lw=1.3)   # g -> x
-    _arrow(ax, (3.45, mid + 0.22), (3.9, top - 0.2))               # i*g -> +
+    ax.plot([2.9, 2.9, 3.23], [low + 0.22, mid, mid], color=COLORS["edge"], lw=1.3)  # i -> x
+    ax.plot([4.0, 4.0, 3.67], [low + 0.22, mid, mid], color=COLORS["edge"], lw=1.3)  # g -> x
+    _arrow(ax, (3.45, mid + 0.22), (3.9, top - 0.2))  # i*g -> +
     # output: tanh(c_t) * o_t -> h_t
     _gate(ax, 6.3, 2.45, "tanh", "cand")
     _arrow(ax, (6.3, top), (6.3, 2.67))
@@ -161,8 +225,17 @@ def logo():
     """The book's logo: a state box with its recurrent loop."""
     fig, ax = _canvas(1.6, 1.6)
     _box(ax, 0, 0, "rnn", "h", w=1.0, h=0.6)
-    ax.add_patch(FancyArrowPatch((0.5, 0.15), (0.5, -0.15), arrowstyle="-|>", mutation_scale=14, lw=2.0,
-                                 color=COLORS["rec"], connectionstyle="arc3,rad=-2.4"))
+    ax.add_patch(
+        FancyArrowPatch(
+            (0.5, 0.15),
+            (0.5, -0.15),
+            arrowstyle="-|>",
+            mutation_scale=14,
+            lw=2.0,
+            color=COLORS["rec"],
+            connectionstyle="arc3,rad=-2.4",
+        )
+    )
     ax.set_xlim(-0.7, 1.0)
     ax.set_ylim(-0.6, 0.6)
     return fig
@@ -190,7 +263,7 @@ def seq2seq_attention():
         _arrow(ax, (x, 1.53), (x, 2.37))
         if i:
             _arrow(ax, (dx[i - 1] + 0.3, 1.3), (x - 0.3, 1.3), color=COLORS["rec"])
-        if i + 1 < len(dx):   # feed the output back as the next input (at run time)
+        if i + 1 < len(dx):  # feed the output back as the next input (at run time)
             _arrow(ax, (x + 0.3, 2.45), (dx[i + 1] - 0.4, 0.23), color="#999999", rad=-0.25)
     _arrow(ax, (ex[-1] + 0.3, 1.3), (dx[0] - 0.3, 1.3), color=COLORS["rec"], label="summary", label_offset=(0, 0.05))
     # attention for decoder step 4 (it writes the last digit of the year): mostly on "2021"
@@ -202,11 +275,22 @@ def seq2seq_attention():
         ax.text(x - 0.32, 1.58, f"{w:.2f}", fontsize=7.5, color="#a64d79", ha="right")
     _arrow(ax, (cx + 0.28, cy + 0.05), (dx[t] + 0.1, 1.53), color="#a64d79", rad=-0.2)
     _arrow(ax, (dx[t - 1] - 0.1, 1.53), (cx + 0.2, cy - 0.2), color="#a64d79", rad=0.15)
-    ax.text(cx + 0.45, cy + 0.12, r"weights $a_{4j} = \mathrm{softmax}_j\, e(s_3, k_j)$, context $c_4 = \sum_j a_{4j} k_j$",
-            fontsize=9, color="#a64d79")
+    ax.text(
+        cx + 0.45,
+        cy + 0.12,
+        r"weights $a_{4j} = \mathrm{softmax}_j\, e(s_3, k_j)$, context $c_4 = \sum_j a_{4j} k_j$",
+        fontsize=9,
+        color="#a64d79",
+    )
     ax.text(sum(ex) / len(ex), -0.65, "encoder", ha="center", fontsize=10, style="italic")
-    ax.text(sum(dx) / len(dx), -0.65, "decoder (teacher forcing: inputs are the target shifted right)",
-            ha="center", fontsize=10, style="italic")
+    ax.text(
+        sum(dx) / len(dx),
+        -0.65,
+        "decoder (teacher forcing: inputs are the target shifted right)",
+        ha="center",
+        fontsize=10,
+        style="italic",
+    )
     ax.set_xlim(-0.7, dx[-1] + 0.6)
     ax.set_ylim(-0.9, 4.1)
     return fig
@@ -222,8 +306,17 @@ def ntm():
     _arrow(ax, (0, 2.0), (0, 2.97))
     heads = [(2.9, 2.45, "write head\n$w^w_t$, erase $e_t$, add $a_t$"), (2.9, 0.75, "read head\n$w^r_t$")]
     for x, y, text in heads:
-        ax.add_patch(FancyBboxPatch((x - 1.05, y - 0.4), 2.1, 0.8, boxstyle="round,pad=0.02,rounding_size=0.08",
-                                    fc="#ead1dc", ec=COLORS["edge"], lw=1.2))
+        ax.add_patch(
+            FancyBboxPatch(
+                (x - 1.05, y - 0.4),
+                2.1,
+                0.8,
+                boxstyle="round,pad=0.02,rounding_size=0.08",
+                fc="#ead1dc",
+                ec=COLORS["edge"],
+                lw=1.2,
+            )
+        )
         ax.text(x, y, text, ha="center", va="center", fontsize=9)
     _arrow(ax, (0.8, 1.8), (1.85, 2.35))
     _arrow(ax, (0.8, 1.4), (1.85, 0.85))
@@ -231,17 +324,50 @@ def ntm():
     mx, my, rows, cols = 6.0, 0.2, 8, 6
     for i in range(rows):
         for j in range(cols):
-            ax.add_patch(plt.Rectangle((mx + 0.32 * j, my + 0.34 * i), 0.32, 0.34, fc="#fff2cc" if i != 5 else "#f9cb9c",
-                                       ec="#999999", lw=0.6))
-    ax.text(mx + 0.32 * cols / 2, my + 0.34 * rows + 0.15, "memory $M_t$: $N$ slots of width $W$", ha="center", fontsize=9)
-    _arrow(ax, (3.95, 2.45), (mx - 0.05, my + 0.34 * 5.5), color="#a64d79", label="erase, then add", label_offset=(0, 0.12))
-    _arrow(ax, (mx - 0.05, my + 0.34 * 2.5), (3.95, 0.75), color="#a64d79", label=r"$r_t = \sum_i w^r_t(i) M_t(i)$",
-           label_offset=(0.2, -0.5))
-    ax.add_patch(FancyArrowPatch((1.85, 0.6), (0.6, 1.25), arrowstyle="-|>", mutation_scale=12, lw=1.3,
-                                 color="#a64d79", connectionstyle="arc3,rad=-0.3"))
+            ax.add_patch(
+                plt.Rectangle(
+                    (mx + 0.32 * j, my + 0.34 * i),
+                    0.32,
+                    0.34,
+                    fc="#fff2cc" if i != 5 else "#f9cb9c",
+                    ec="#999999",
+                    lw=0.6,
+                )
+            )
+    ax.text(
+        mx + 0.32 * cols / 2, my + 0.34 * rows + 0.15, "memory $M_t$: $N$ slots of width $W$", ha="center", fontsize=9
+    )
+    _arrow(
+        ax, (3.95, 2.45), (mx - 0.05, my + 0.34 * 5.5), color="#a64d79", label="erase, then add", label_offset=(0, 0.12)
+    )
+    _arrow(
+        ax,
+        (mx - 0.05, my + 0.34 * 2.5),
+        (3.95, 0.75),
+        color="#a64d79",
+        label=r"$r_t = \sum_i w^r_t(i) M_t(i)$",
+        label_offset=(0.2, -0.5),
+    )
+    ax.add_patch(
+        FancyArrowPatch(
+            (1.85, 0.6),
+            (0.6, 1.25),
+            arrowstyle="-|>",
+            mutation_scale=12,
+            lw=1.3,
+            color="#a64d79",
+            connectionstyle="arc3,rad=-0.3",
+        )
+    )
     ax.text(1.05, 0.45, r"$r_t$ (next step)", fontsize=9, color="#a64d79")
-    ax.text(mx + 2.2, 1.6, "addressing of each head:\n1. content  (key $k_t$, $\\beta_t$)\n2. interpolate  ($g_t$)"
-            "\n3. shift  ($s_t$)\n4. sharpen  ($\\gamma_t$)", fontsize=9, va="center")
+    ax.text(
+        mx + 2.2,
+        1.6,
+        "addressing of each head:\n1. content  (key $k_t$, $\\beta_t$)\n2. interpolate  ($g_t$)"
+        "\n3. shift  ($s_t$)\n4. sharpen  ($\\gamma_t$)",
+        fontsize=9,
+        va="center",
+    )
     ax.set_xlim(-1.0, 10.6)
     ax.set_ylim(-0.4, 3.6)
     return fig
@@ -252,8 +378,18 @@ def transformer():
     fig, ax = _canvas(9.0, 7.6)
 
     def block(x, y, text, color, w=2.7, h=0.42):
-        ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.02,rounding_size=0.06",
-                                    fc=color, ec=COLORS["edge"], lw=1.1, zorder=3))
+        ax.add_patch(
+            FancyBboxPatch(
+                (x - w / 2, y - h / 2),
+                w,
+                h,
+                boxstyle="round,pad=0.02,rounding_size=0.06",
+                fc=color,
+                ec=COLORS["edge"],
+                lw=1.1,
+                zorder=3,
+            )
+        )
         ax.text(x, y, text, ha="center", va="center", fontsize=9, zorder=4)
 
     def add(x, y):
@@ -262,11 +398,34 @@ def transformer():
 
     attn, ff, norm, emb = "#ead1dc", "#d9ead3", "#fff2cc", "#cfe2f3"
     for x0, title, rows in [
-        (0.0, "encoder layer  (x N)", [("LayerNorm", norm), ("multi-head self-attention", attn), None,
-                                        ("LayerNorm", norm), ("feed-forward", ff), None]),
-        (4.0, "decoder layer  (x N)", [("LayerNorm", norm), ("masked self-attention", attn), None,
-                                        ("LayerNorm", norm), ("cross-attention", attn), None,
-                                        ("LayerNorm", norm), ("feed-forward", ff), None])]:
+        (
+            0.0,
+            "encoder layer  (x N)",
+            [
+                ("LayerNorm", norm),
+                ("multi-head self-attention", attn),
+                None,
+                ("LayerNorm", norm),
+                ("feed-forward", ff),
+                None,
+            ],
+        ),
+        (
+            4.0,
+            "decoder layer  (x N)",
+            [
+                ("LayerNorm", norm),
+                ("masked self-attention", attn),
+                None,
+                ("LayerNorm", norm),
+                ("cross-attention", attn),
+                None,
+                ("LayerNorm", norm),
+                ("feed-forward", ff),
+                None,
+            ],
+        ),
+    ]:
         y = 1.3
         block(x0, 0.2, "embedding + positions", emb)
         _arrow(ax, (x0, 0.42), (x0, y - 0.25))
@@ -282,8 +441,16 @@ def transformer():
                 _arrow(ax, (x0, y + 0.13), (x0, y + 0.55 - 0.22))
             else:
                 block(x0, y, *row)
-                _arrow(ax, (x0, y + 0.21), (x0, y + 0.55 - 0.21 if rows.index(row) + 1 < len(rows) and
-                                                 rows[rows.index(row) + 1] is not None else y + 0.55 - 0.13))
+                _arrow(
+                    ax,
+                    (x0, y + 0.21),
+                    (
+                        x0,
+                        y + 0.55 - 0.21
+                        if rows.index(row) + 1 < len(rows) and rows[rows.index(row) + 1] is not None
+                        else y + 0.55 - 0.13,
+                    ),
+                )
             y += 0.55
         if x0 == 0.0:
             enc_top = y - 0.55
@@ -292,13 +459,28 @@ def transformer():
             block(x0, y + 0.75, r"$p(y_t \mid y_{<t}, x)$", COLORS["y"], w=1.6)
             _arrow(ax, (x0, y + 0.31), (x0, y + 0.54))
     # the encoder output feeds every decoder layer's cross-attention
-    ax.add_patch(FancyArrowPatch((0.0, enc_top + 0.15), (4.0 - 1.35, 1.3 + 0.55 * 4), arrowstyle="-|>", mutation_scale=12,
-                                 lw=1.3, color="#a64d79", connectionstyle="arc3,rad=-0.3"))
+    ax.add_patch(
+        FancyArrowPatch(
+            (0.0, enc_top + 0.15),
+            (4.0 - 1.35, 1.3 + 0.55 * 4),
+            arrowstyle="-|>",
+            mutation_scale=12,
+            lw=1.3,
+            color="#a64d79",
+            connectionstyle="arc3,rad=-0.3",
+        )
+    )
     ax.text(1.1, enc_top + 0.75, "keys and values\nfor cross-attention", fontsize=8.5, color="#a64d79", ha="center")
     ax.text(0.0, -0.35, "source tokens", ha="center", fontsize=9)
     ax.text(4.0, -0.35, "target tokens, shifted right", ha="center", fontsize=9)
-    ax.text(2.0, -0.8, "orange lines: residual connections, x + F(LayerNorm(x))", ha="center", fontsize=8.5,
-            color=COLORS["rec"])
+    ax.text(
+        2.0,
+        -0.8,
+        "orange lines: residual connections, x + F(LayerNorm(x))",
+        ha="center",
+        fontsize=8.5,
+        color=COLORS["rec"],
+    )
     ax.set_xlim(-1.9, 6.1)
     ax.set_ylim(-1.0, 7.7)
     return fig
@@ -322,8 +504,15 @@ def word2vec():
     _box(ax, 3.1, 2.1, r"$\bar v$", "h", w=0.9, h=0.6)
     _arrow(ax, (3.75, 2.1), (4.95, 2.1), label="$U$", label_offset=(0, 0.05))
     _box(ax, 5.6, 2.1, "$w_t$", "y", w=0.9, h=0.5)
-    ax.text(3.1, -1.0, "$\\bar v$: the mean of the context words' rows of $V$ (the embedding);\nthen one output table $U$: no hidden layer, no non-linearity",
-            ha="center", fontsize=8.5, style="italic")
+    ax.text(
+        3.1,
+        -1.0,
+        "$\\bar v$: the mean of the context words' rows of $V$ (the embedding);\n"
+        "then one output table $U$: no hidden layer, no non-linearity",
+        ha="center",
+        fontsize=8.5,
+        style="italic",
+    )
     ax = axes[1]
     _box(ax, 0.6, 2.1, "$w_t$", "x", w=0.9, h=0.5)
     _arrow(ax, (1.05, 2.1), (2.45, 2.1), label="$V$", label_offset=(0, 0.05))
@@ -332,39 +521,73 @@ def word2vec():
         y = 3.6 - i * 1.0
         _arrow(ax, (3.5, 2.1), (5.15, y))
         _box(ax, 5.7, y, w, "y", w=0.9, h=0.5)
-    ax.text(3.1, -1.0, "each context word predicted from the centre:\n$\\sigma(u_o \\cdot v_c)$ high, $\\sigma(u_n \\cdot v_c)$ low for noise words $n$",
-            ha="center", fontsize=8.5, style="italic")
+    ax.text(
+        3.1,
+        -1.0,
+        "each context word predicted from the centre:\n"
+        "$\\sigma(u_o \\cdot v_c)$ high, $\\sigma(u_n \\cdot v_c)$ low for noise words $n$",
+        ha="center",
+        fontsize=8.5,
+        style="italic",
+    )
     return fig
 
 
 def chapter_map():
     """The seven chapters and what each one takes from the ones before it."""
     fig, ax = _canvas(13.0, 2.6)
-    boxes = {1: (0.0, 1.2, "1  Recurrence\nstate, BPTT"), 2: (4.2, 1.2, "2  LSTM\ngates, GRU, BiLSTM"),
-             3: (8.4, 2.4, "3  Vanishing Gradient\nJacobians, CEC"), 4: (8.4, 0.0, "4  Seq2Seq\nencoder, decoder"),
-             5: (12.6, 2.4, "5  Word Embedding\nword2vec, n-grams"), 6: (12.6, 0.0, "6  Neural Turing\nMachines"),
-             7: (16.8, 1.2, "7  Transformers\nattention only")}
+    boxes = {
+        1: (0.0, 1.2, "1  Recurrence\nstate, BPTT"),
+        2: (4.2, 1.2, "2  LSTM\ngates, GRU, BiLSTM"),
+        3: (8.4, 2.4, "3  Vanishing Gradient\nJacobians, CEC"),
+        4: (8.4, 0.0, "4  Seq2Seq\nencoder, decoder"),
+        5: (12.6, 2.4, "5  Word Embedding\nword2vec, n-grams"),
+        6: (12.6, 0.0, "6  Neural Turing\nMachines"),
+        7: (16.8, 1.2, "7  Transformers\nattention only"),
+    }
     kinds = {1: "x", 2: "h", 3: "h", 4: "y", 5: "y", 6: "y", 7: "x"}
     w, h = 3.0, 0.9
     for k, (x, y, text) in boxes.items():
         _box(ax, x, y, "", kinds[k], w=w, h=h)
         ax.text(x, y, text, ha="center", va="center", fontsize=10)
-    edges = [(1, 2, "the state", (0, 0.08)), (2, 3, "why gates work", (-0.75, 0.0)), (2, 4, "cells", (-0.45, -0.25)),
-             (4, 5, "embeddings", (-0.75, 0.0)), (4, 6, "attention", (0, 0.08)), (6, 7, "addressing", (0.75, -0.25)),
-             (5, 7, "tokens as vectors", (0.95, 0.0))]
+    edges = [
+        (1, 2, "the state", (0, 0.08)),
+        (2, 3, "why gates work", (-0.75, 0.0)),
+        (2, 4, "cells", (-0.45, -0.25)),
+        (4, 5, "embeddings", (-0.75, 0.0)),
+        (4, 6, "attention", (0, 0.08)),
+        (6, 7, "addressing", (0.75, -0.25)),
+        (5, 7, "tokens as vectors", (0.95, 0.0)),
+    ]
     for a, b, label, (dx, dy) in edges:
         (xa, ya, _), (xb, yb, _) = boxes[a], boxes[b]
         _arrow(ax, (xa + w / 2, ya), (xb - w / 2, yb))
-        ax.text((xa + xb) / 2 + dx, (ya + yb) / 2 + dy, label, ha="center", va="bottom", fontsize=9,
-                style="italic", color="#555555")
+        ax.text(
+            (xa + xb) / 2 + dx,
+            (ya + yb) / 2 + dy,
+            label,
+            ha="center",
+            va="bottom",
+            fontsize=9,
+            style="italic",
+            color="#555555",
+        )
     ax.set_xlim(-1.6, 18.4)
     ax.set_ylim(-0.6, 3.0)
     return fig
 
 
-FIGURES = {"unrolled_rnn": unrolled_rnn, "io_patterns": io_patterns, "lstm_cell": lstm_cell,
-           "seq2seq_attention": seq2seq_attention, "ntm": ntm,
-           "transformer": transformer, "word2vec": word2vec, "logo": logo, "chapter_map": chapter_map}
+FIGURES = {
+    "unrolled_rnn": unrolled_rnn,
+    "io_patterns": io_patterns,
+    "lstm_cell": lstm_cell,
+    "seq2seq_attention": seq2seq_attention,
+    "ntm": ntm,
+    "transformer": transformer,
+    "word2vec": word2vec,
+    "logo": logo,
+    "chapter_map": chapter_map,
+}
 
 
 def save(fig, path):

@@ -5,6 +5,7 @@ candidate n): ``W_x: [input, 3*hidden]``, ``W_h: [hidden, 3*hidden]``, and two b
 ``b_x, b_h: [3*hidden]`` (the reset gate multiplies ``h W_hn + b_hn``, so the two candidate
 biases are not interchangeable).
 """
+
 from __future__ import annotations
 
 import jax
@@ -22,8 +23,12 @@ def init_gru(key, input_size: int, hidden_size: int, dtype=jnp.float32) -> Param
     check_positive_int(hidden_size, "hidden_size")
     k1, k2, k3, k4 = jax.random.split(key, 4)
     u = lambda k, shape: torch_uniform(k, shape, hidden_size, dtype)
-    return {"W_x": u(k1, (input_size, 3 * hidden_size)), "W_h": u(k2, (hidden_size, 3 * hidden_size)),
-            "b_x": u(k3, (3 * hidden_size,)), "b_h": u(k4, (3 * hidden_size,))}
+    return {
+        "W_x": u(k1, (input_size, 3 * hidden_size)),
+        "W_h": u(k2, (hidden_size, 3 * hidden_size)),
+        "b_x": u(k3, (3 * hidden_size,)),
+        "b_h": u(k4, (3 * hidden_size,)),
+    }
 
 
 def _gates(params: Params, h, x):

@@ -7,6 +7,7 @@ output is ``[batch, time, hidden * directions]`` and the final states are listed
 direction (layer-major, forward before backward), each the state after that direction's last
 *real* step.
 """
+
 from __future__ import annotations
 
 import jax
@@ -61,8 +62,18 @@ class Recurrent(nnx.Module):
       ``forget_gate=False`` for the LSTM.
     """
 
-    def __init__(self, cell: str, input_size: int, hidden_size: int, *, num_layers: int = 1,
-                 bidirectional: bool = False, initial_state: str = "zeros", rngs: nnx.Rngs, **cell_options):
+    def __init__(
+        self,
+        cell: str,
+        input_size: int,
+        hidden_size: int,
+        *,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        initial_state: str = "zeros",
+        rngs: nnx.Rngs,
+        **cell_options,
+    ):
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
         if initial_state not in ("zeros", "learned"):
@@ -138,7 +149,9 @@ class Recurrent(nnx.Module):
         if self.directions == 2:
             raise ValueError("a bidirectional layer cannot run online: its backward pass needs the whole sequence")
         if getattr(x, "ndim", None) != 2 or x.shape[-1] != self.input_size:
-            raise ValueError(f"x must have shape [batch, input_size={self.input_size}], got {getattr(x, 'shape', None)}")
+            raise ValueError(
+                f"x must have shape [batch, input_size={self.input_size}], got {getattr(x, 'shape', None)}"
+            )
         if len(carry) != self.num_layers:
             raise ValueError(f"carry must hold {self.num_layers} states (one per layer), got {len(carry)}")
         new = []

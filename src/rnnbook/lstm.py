@@ -10,6 +10,7 @@ Two variants share the function, told apart by the parameter shapes (static unde
 * the original 1997 cell (3 blocks: i, g, o) with **no forget gate**: the cell state is carried
   with weight exactly 1, the *constant error carousel*.
 """
+
 from __future__ import annotations
 
 import jax
@@ -21,8 +22,16 @@ from .rnn import scan_cell, torch_uniform
 Params = dict
 
 
-def init_lstm(key, input_size: int, hidden_size: int, *, forget_bias: float = 1.0,
-              forget_gate: bool = True, peepholes: bool = False, dtype=jnp.float32) -> Params:
+def init_lstm(
+    key,
+    input_size: int,
+    hidden_size: int,
+    *,
+    forget_bias: float = 1.0,
+    forget_gate: bool = True,
+    peepholes: bool = False,
+    dtype=jnp.float32,
+) -> Params:
     """LSTM parameters drawn like ``torch.nn.LSTM`` (U(-1/sqrt(H), 1/sqrt(H))).
 
     ``forget_bias`` is added to the forget gate's bias (default 1, as Gers et al. 2000 and
@@ -35,10 +44,13 @@ def init_lstm(key, input_size: int, hidden_size: int, *, forget_bias: float = 1.
     n = 4 if forget_gate else 3
     k1, k2, k3, k4 = jax.random.split(key, 4)
     u = lambda k, shape: torch_uniform(k, shape, hidden_size, dtype)
-    params = {"W_x": u(k1, (input_size, n * hidden_size)), "W_h": u(k2, (hidden_size, n * hidden_size)),
-              "b": u(k3, (n * hidden_size,))}
+    params = {
+        "W_x": u(k1, (input_size, n * hidden_size)),
+        "W_h": u(k2, (hidden_size, n * hidden_size)),
+        "b": u(k3, (n * hidden_size,)),
+    }
     if forget_gate:
-        params["b"] = params["b"].at[hidden_size: 2 * hidden_size].add(forget_bias)
+        params["b"] = params["b"].at[hidden_size : 2 * hidden_size].add(forget_bias)
     if peepholes:
         if not forget_gate:
             raise ValueError("peepholes=True needs forget_gate=True (peepholes came with the forget gate, Gers 2000)")

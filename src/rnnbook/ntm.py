@@ -17,6 +17,7 @@ in every normalisation, controller outputs clipped to [-20, 20], and memory init
 constant (not random per run). The parameters do not depend on N, so a machine trained with one
 memory size runs with another.
 """
+
 from __future__ import annotations
 
 import jax
@@ -39,7 +40,7 @@ def cosine_similarity(key, memory):
     """``K[k, M_i] = k . M_i / (|k| |M_i|)`` for every slot: ``key [B, W]``, ``memory [B, N, W]`` -> ``[B, N]``."""
     dot = jnp.einsum("bw,bnw->bn", key, memory)
     # sqrt(|x|^2 + eps): finite, with a finite gradient, even for a zero key or an empty slot
-    norm = lambda a: jnp.sqrt(jnp.sum(a ** 2, axis=-1) + EPS)
+    norm = lambda a: jnp.sqrt(jnp.sum(a**2, axis=-1) + EPS)
     return dot / (norm(key)[:, None] * norm(memory))
 
 
@@ -59,7 +60,7 @@ def shift(w, s, shifts=SHIFTS):
     ``s [B, len(shifts)]`` is a distribution over the allowed offsets ``shifts`` (default -1, 0,
     +1): weight ``s[:, k]`` moves the focus by ``shifts[k]`` slots, wrapping around.
     """
-    return sum(s[:, k:k + 1] * jnp.roll(w, offset, axis=-1) for k, offset in enumerate(shifts))
+    return sum(s[:, k : k + 1] * jnp.roll(w, offset, axis=-1) for k, offset in enumerate(shifts))
 
 
 def sharpen(w, gamma):
@@ -100,7 +101,12 @@ def init_ntm(key, input_size: int, output_size: int, *, controller: int = 100, w
     ``y_t = W_y [h_t; r_t] + b_y`` (logits). ``width`` is the memory word size W; the number of
     slots N is chosen when the machine runs.
     """
-    for value, name in [(input_size, "input_size"), (output_size, "output_size"), (controller, "controller"), (width, "width")]:
+    for value, name in [
+        (input_size, "input_size"),
+        (output_size, "output_size"),
+        (controller, "controller"),
+        (width, "width"),
+    ]:
         check_positive_int(value, name)
     n_head = sum(head_sizes(width).values())
     k1, k2, k3 = jax.random.split(key, 3)
@@ -117,11 +123,15 @@ def _split_head(raw, width):
     sizes = head_sizes(width)
     parts, i = {}, 0
     for name, n in sizes.items():
-        parts[name] = raw[:, i:i + n]
+        parts[name] = raw[:, i : i + n]
         i += n
-    return {"key": parts["key"], "beta": jax.nn.softplus(parts["beta"][:, 0]),
-            "g": jax.nn.sigmoid(parts["g"][:, 0]), "s": jax.nn.softmax(parts["s"], axis=-1),
-            "gamma": 1 + jax.nn.softplus(parts["gamma"][:, 0])}, raw[:, i:]
+    return {
+        "key": parts["key"],
+        "beta": jax.nn.softplus(parts["beta"][:, 0]),
+        "g": jax.nn.sigmoid(parts["g"][:, 0]),
+        "s": jax.nn.softmax(parts["s"], axis=-1),
+        "gamma": 1 + jax.nn.softplus(parts["gamma"][:, 0]),
+    }, raw[:, i:]
 
 
 def initial_state(params, batch: int, slots: int):
@@ -132,8 +142,13 @@ def initial_state(params, batch: int, slots: int):
     width = params["W_y"].shape[0] - hidden
     zeros = jnp.zeros((batch, hidden))
     focus = jnp.zeros((batch, slots)).at[:, 0].set(1.0)
-    return {"lstm": (zeros, zeros), "memory": jnp.full((batch, slots, width), MEMORY_INIT),
-            "w_read": focus, "w_write": focus, "read": jnp.zeros((batch, width))}
+    return {
+        "lstm": (zeros, zeros),
+        "memory": jnp.full((batch, slots, width), MEMORY_INIT),
+        "w_read": focus,
+        "w_write": focus,
+        "read": jnp.zeros((batch, width)),
+    }
 
 
 def ntm_cell(params, state, x):
@@ -146,10 +161,19 @@ def ntm_cell(params, state, x):
     write_head, rest = _split_head(rest, width)
     erase, add = jax.nn.sigmoid(rest[:, :width]), jnp.tanh(rest[:, width:])
     memory = state["memory"]
-    w_write = address(memory, state["w_write"], write_head["key"], write_head["beta"], write_head["g"],
-                      write_head["s"], write_head["gamma"])
+    w_write = address(
+        memory,
+        state["w_write"],
+        write_head["key"],
+        write_head["beta"],
+        write_head["g"],
+        write_head["s"],
+        write_head["gamma"],
+    )
     memory = write(memory, w_write, erase, add)
-    w_read = address(memory, state["w_read"], read_head["key"], read_head["beta"], read_head["g"], read_head["s"], read_head["gamma"])
+    w_read = address(
+        memory, state["w_read"], read_head["key"], read_head["beta"], read_head["g"], read_head["s"], read_head["gamma"]
+    )
     r = read(memory, w_read)
     y = jnp.concatenate([h, r], -1) @ params["W_y"] + params["b_y"]
     new = {"lstm": lstm_carry, "memory": memory, "w_read": w_read, "w_write": w_write, "read": r}

@@ -4,6 +4,7 @@ Start from characters (each word ends with ``</w>``); repeatedly merge the most 
 pair of symbols into one new symbol. The merges, applied in order, split any word, seen or not,
 into known pieces: "unkindness" -> "un", "kind", "ness</w>" once those pieces are frequent.
 """
+
 from __future__ import annotations
 
 from collections import Counter

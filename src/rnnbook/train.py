@@ -5,12 +5,14 @@ functions of :mod:`rnnbook.rnn`) or a Flax NNX module; the loss is ``loss_fn(mod
 Batches come from ``batch_fn(key)``, a traceable function, so that data generation, the forward
 and backward pass and the update of a whole epoch compile into one XLA program.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -26,10 +28,10 @@ from ._checks import check_positive_int
 class History:
     """What :func:`fit` records, one entry per epoch."""
 
-    step: list = dataclasses.field(default_factory=list)        # optimizer steps done so far
+    step: list = dataclasses.field(default_factory=list)  # optimizer steps done so far
     train_loss: list = dataclasses.field(default_factory=list)  # mean training loss of the epoch
-    val_loss: list = dataclasses.field(default_factory=list)    # loss on ``val_batch`` after it
-    seconds: float = 0.0                                        # wall time, compilation included
+    val_loss: list = dataclasses.field(default_factory=list)  # loss on ``val_batch`` after it
+    seconds: float = 0.0  # wall time, compilation included
 
     def best_val(self) -> float:
         return float(min(self.val_loss)) if self.val_loss else float("nan")
@@ -87,8 +89,10 @@ def shard_batch(batch, mesh: jax.sharding.Mesh, axis: str = "data"):
         raise ValueError(f"the mesh has no axis {axis!r}: its axes are {tuple(mesh.shape)}")
     kind = dict(zip(mesh.axis_names, mesh.axis_types))[axis]
     if kind != jax.sharding.AxisType.Auto:
-        raise ValueError(f"mesh axis {axis!r} is {kind.name}: make the mesh with "
-                         "axis_types=(jax.sharding.AxisType.Auto, ...) so that XLA propagates the shardings")
+        raise ValueError(
+            f"mesh axis {axis!r} is {kind.name}: make the mesh with "
+            "axis_types=(jax.sharding.AxisType.Auto, ...) so that XLA propagates the shardings"
+        )
     n = mesh.shape[axis]
 
     def place(leaf):
@@ -99,6 +103,7 @@ def shard_batch(batch, mesh: jax.sharding.Mesh, axis: str = "data"):
             raise ValueError(f"batch size {leaf.shape[0]} is not divisible by the {n} devices of mesh axis {axis!r}")
         spec = jax.sharding.PartitionSpec(axis, *([None] * (leaf.ndim - 1)))
         return jax.lax.with_sharding_constraint(leaf, jax.sharding.NamedSharding(mesh, spec))
+
     return jax.tree_util.tree_map(place, batch)
 
 
@@ -107,11 +112,25 @@ def replicate(tree, mesh: jax.sharding.Mesh):
     return jax.device_put(tree, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
 
 
-def fit(model: Any, loss_fn: Callable, batch_fn: Callable, *, key, epochs: int,
-        steps_per_epoch: int = 100, optimizer: optax.GradientTransformation | None = None,
-        learning_rate: float = 1e-3, clip_norm: float | None = None, val_batch=None,
-        keep_best: bool = False, target_loss: float | None = None, progress: bool = True,
-        desc: str = "training", mesh: jax.sharding.Mesh | None = None, batch_axis: str = "data"):
+def fit(
+    model: Any,
+    loss_fn: Callable,
+    batch_fn: Callable,
+    *,
+    key,
+    epochs: int,
+    steps_per_epoch: int = 100,
+    optimizer: optax.GradientTransformation | None = None,
+    learning_rate: float = 1e-3,
+    clip_norm: float | None = None,
+    val_batch=None,
+    keep_best: bool = False,
+    target_loss: float | None = None,
+    progress: bool = True,
+    desc: str = "training",
+    mesh: jax.sharding.Mesh | None = None,
+    batch_axis: str = "data",
+):
     """Train ``model`` to minimise ``loss_fn(model, batch)``; return ``(trained model, History)``.
 
     * ``batch_fn(key) -> batch``: draws a training batch; must be traceable by JAX (a fixed
@@ -166,6 +185,7 @@ def fit(model: Any, loss_fn: Callable, batch_fn: Callable, *, key, epochs: int,
             loss, grads = jax.value_and_grad(loss_of)(params, draw(k))
             updates, opt_state = tx.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state), loss
+
         keys = jax.random.split(key, steps_per_epoch)
         (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), keys)
         return params, opt_state, losses.mean()
@@ -174,8 +194,15 @@ def fit(model: Any, loss_fn: Callable, batch_fn: Callable, *, key, epochs: int,
     history = History()
     best = (float("inf"), params)
     start = time.perf_counter()
-    bar = tqdm(range(epochs), desc=desc, disable=not progress, file=_progress_file() if progress else sys.stdout,
-               mininterval=1.0, ncols=100, ascii=True)
+    bar = tqdm(
+        range(epochs),
+        desc=desc,
+        disable=not progress,
+        file=_progress_file() if progress else sys.stdout,
+        mininterval=1.0,
+        ncols=100,
+        ascii=True,
+    )
     for epoch in bar:
         key, sub = jax.random.split(key)
         params, opt_state, loss = run_epoch(params, opt_state, sub)
@@ -216,6 +243,7 @@ def minibatches(data, batch_size: int):
     def batch_fn(key):
         idx = jax.random.randint(key, (batch_size,), 0, n)
         return jax.tree_util.tree_map(lambda a: a[idx], data)
+
     return batch_fn
 
 

@@ -13,6 +13,7 @@ Decoding reuses :func:`rnnbook.seq2seq.greedy_decode` and :func:`rnnbook.seq2seq
 :class:`Transformer` implements ``encode``, ``decoder_params`` and ``step_fn``, and its decoder
 step reads and extends a key/value cache, so generating token ``t`` costs one position, not ``t``.
 """
+
 from __future__ import annotations
 
 import jax
@@ -87,8 +88,9 @@ class MultiHeadAttention(nnx.Module):
 
     def __call__(self, x_q, x_kv, mask=None):
         """Returns ``(out [B, Tq, d_model], weights [B, H, Tq, Tk])``."""
-        out, weights = scaled_dot_product_attention(self.split(self.q(x_q)), self.split(self.k(x_kv)),
-                                                    self.split(self.v(x_kv)), mask)
+        out, weights = scaled_dot_product_attention(
+            self.split(self.q(x_q)), self.split(self.k(x_kv)), self.split(self.v(x_kv)), mask
+        )
         return self.o(out.reshape(out.shape[:-2] + (self.d_model,))), weights
 
 
@@ -113,8 +115,9 @@ def _sublayer(x, f, norm, norm_first: bool, residual: bool):
 class EncoderLayer(nnx.Module):
     """Self-attention then feed-forward, each wrapped in a residual and a layer norm."""
 
-    def __init__(self, d_model: int, heads: int, d_ff: int, *, norm_first: bool = True, residual: bool = True,
-                 rngs: nnx.Rngs):
+    def __init__(
+        self, d_model: int, heads: int, d_ff: int, *, norm_first: bool = True, residual: bool = True, rngs: nnx.Rngs
+    ):
         self.attn = MultiHeadAttention(d_model, heads, rngs=rngs)
         self.ff = FeedForward(d_model, d_ff, rngs=rngs)
         self.norm1, self.norm2 = (nnx.LayerNorm(d_model, epsilon=1e-5, rngs=rngs) for _ in range(2))
@@ -142,6 +145,7 @@ class DecoderLayer(nnx.Module):
         def cross_attend(h):
             out, cross["weights"] = self.cross_attn(h, memory, memory_mask)
             return out
+
         x = _sublayer(x, cross_attend, self.norms[1], self.norm_first, True)
         return _sublayer(x, self.ff, self.norms[2], self.norm_first, True), cross["weights"]
 
@@ -158,11 +162,27 @@ class Transformer(nnx.Module):
     (the positional table and the decoding cache).
     """
 
-    def __init__(self, src_vocab: int, tgt_vocab: int, *, d_model: int = 64, heads: int = 4, d_ff: int = 128,
-                 layers: int = 2, max_len: int = 64, norm_first: bool = True, positions: str = "sinusoidal",
-                 rngs: nnx.Rngs):
-        for value, name in [(src_vocab, "src_vocab"), (tgt_vocab, "tgt_vocab"), (layers, "layers"), (max_len, "max_len"),
-                            (d_ff, "d_ff")]:
+    def __init__(
+        self,
+        src_vocab: int,
+        tgt_vocab: int,
+        *,
+        d_model: int = 64,
+        heads: int = 4,
+        d_ff: int = 128,
+        layers: int = 2,
+        max_len: int = 64,
+        norm_first: bool = True,
+        positions: str = "sinusoidal",
+        rngs: nnx.Rngs,
+    ):
+        for value, name in [
+            (src_vocab, "src_vocab"),
+            (tgt_vocab, "tgt_vocab"),
+            (layers, "layers"),
+            (max_len, "max_len"),
+            (d_ff, "d_ff"),
+        ]:
             check_positive_int(value, name)
         if positions not in ("sinusoidal", "learned"):
             raise ValueError(f"positions must be 'sinusoidal' or 'learned', got {positions!r}")
@@ -174,9 +194,13 @@ class Transformer(nnx.Module):
             self.pos = nnx.Param(0.02 * jax.random.normal(rngs.params(), (max_len, d_model)))
         else:
             self.pos = nnx.Variable(sinusoidal_positions(max_len, d_model))
-        self.encoder = nnx.List([EncoderLayer(d_model, heads, d_ff, norm_first=norm_first, rngs=rngs) for _ in range(layers)])
-        self.decoder = nnx.List([DecoderLayer(d_model, heads, d_ff, norm_first=norm_first, rngs=rngs) for _ in range(layers)])
-        if norm_first:   # pre-LN stacks end with a norm (their residual stream is never normalised otherwise)
+        self.encoder = nnx.List(
+            [EncoderLayer(d_model, heads, d_ff, norm_first=norm_first, rngs=rngs) for _ in range(layers)]
+        )
+        self.decoder = nnx.List(
+            [DecoderLayer(d_model, heads, d_ff, norm_first=norm_first, rngs=rngs) for _ in range(layers)]
+        )
+        if norm_first:  # pre-LN stacks end with a norm (their residual stream is never normalised otherwise)
             self.enc_norm = nnx.LayerNorm(d_model, epsilon=1e-5, rngs=rngs)
             self.dec_norm = nnx.LayerNorm(d_model, epsilon=1e-5, rngs=rngs)
         self.out = nnx.Linear(d_model, tgt_vocab, rngs=rngs)
@@ -235,33 +259,39 @@ class Transformer(nnx.Module):
 
     def step_fn(self):
         """``step(params, enc, cache, token) -> (cache, logits [B, V], cross-attention [B, S])``."""
+
         def step(p, enc, cache, token):
             t = cache["t"][0]
-            x = self._embed(self.tgt_embed, token[:, None], offset=t)             # [B, 1, d]
+            x = self._embed(self.tgt_embed, token[:, None], offset=t)  # [B, 1, d]
             self_mask = (jnp.arange(self.max_len) <= t)[None, None, None, :]
             mem_mask = enc["mask"][:, None, None, :]
             new_k, new_v = cache["k"], cache["v"]
             for i, layer in enumerate(self.decoder):
+
                 def self_attend(h, i=i, layer=layer):
                     nonlocal new_k, new_v
                     attn = layer.self_attn
-                    at = (0, i, t, 0, 0)                                          # batch, layer, position, head, dim
+                    at = (0, i, t, 0, 0)  # batch, layer, position, head, dim
                     new_k = jax.lax.dynamic_update_slice(new_k, attn.split(attn.k(h))[:, None], at)
                     new_v = jax.lax.dynamic_update_slice(new_v, attn.split(attn.v(h))[:, None], at)
                     out, _ = scaled_dot_product_attention(attn.split(attn.q(h)), new_k[:, i], new_v[:, i], self_mask)
                     return attn.o(out.reshape(out.shape[:-2] + (self.d_model,)))
+
                 x = _sublayer(x, self_attend, layer.norms[0], self.norm_first, True)
                 weights = {}
 
                 def cross_attend(h, i=i, layer=layer):
                     attn = layer.cross_attn
-                    out, weights["w"] = scaled_dot_product_attention(attn.split(attn.q(h)), enc["cross_k"][:, i],
-                                                                     enc["cross_v"][:, i], mem_mask)
+                    out, weights["w"] = scaled_dot_product_attention(
+                        attn.split(attn.q(h)), enc["cross_k"][:, i], enc["cross_v"][:, i], mem_mask
+                    )
                     return attn.o(out.reshape(out.shape[:-2] + (self.d_model,)))
+
                 x = _sublayer(x, cross_attend, layer.norms[1], self.norm_first, True)
                 x = _sublayer(x, layer.ff, layer.norms[2], self.norm_first, True)
             x = self.dec_norm(x) if self.norm_first else x
             logits = self.out(x)[:, 0]
             cache = {"k": new_k, "v": new_v, "t": cache["t"] + 1}
             return cache, logits, weights["w"].mean(axis=1)[:, 0]
+
         return step

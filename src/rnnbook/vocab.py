@@ -8,10 +8,11 @@ Ids 0-3 are the special tokens of the seq2seq literature:
 * ``<UNK>`` (3) replaces every token seen fewer than ``min_count`` times in training (and every
   token never seen), so rare words share one id instead of each costing a row of parameters.
 """
+
 from __future__ import annotations
 
 from collections import Counter
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 

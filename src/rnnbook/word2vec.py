@@ -17,6 +17,7 @@ The loss of a skip-gram pair (centre c, context o, noise words n_1..n_k) is
 the context words' input vectors and predicts the centre word. ``v`` are the input vectors (the
 embedding), ``u`` the output vectors.
 """
+
 from __future__ import annotations
 
 import re
@@ -91,7 +92,7 @@ def noise_distribution(counts, power: float = 0.75):
     """The negative-sampling distribution ``count^power / sum``; ``<UNK>`` (id 0) is never drawn."""
     counts = np.asarray(counts, np.float64).copy()
     counts[0] = 0.0
-    p = counts ** power
+    p = counts**power
     return (p / p.sum()).astype(np.float32)
 
 
@@ -121,12 +122,15 @@ def sample_skipgram(key, ids, batch: int, window: int, keep, noise, negatives: i
 
 
 def sample_cbow(key, ids, batch: int, window: int, keep, noise, negatives: int):
-    """A batch of CBOW examples: ``(context ids [B, 2W], context mask [B, 2W], centres [B], noise [B, k], weights [B])``."""
+    """A batch of CBOW examples.
+
+    Returns ``(context ids [B, 2W], context mask [B, 2W], centres [B], noise [B, k], weights [B])``.
+    """
     ids = jnp.asarray(ids)
     k_pos, k_b, k_neg = jax.random.split(key, 3)
     n = ids.shape[0]
     pos = jax.random.randint(k_pos, (batch,), window, n - window)
-    b = jax.random.randint(k_b, (batch, 1), 1, window + 1)                     # the dynamic window
+    b = jax.random.randint(k_b, (batch, 1), 1, window + 1)  # the dynamic window
     offsets = jnp.concatenate([-jnp.arange(window, 0, -1), jnp.arange(1, window + 1)])
     ctx = ids[pos[:, None] + offsets[None, :]]
     keep = jnp.asarray(keep)
@@ -144,8 +148,10 @@ def init_word2vec(key, vocab_size: int, dim: int):
     """Input vectors ``U(-0.5/dim, 0.5/dim)`` and output vectors 0, as in the reference code."""
     check_positive_int(vocab_size, "vocab_size")
     check_positive_int(dim, "dim")
-    return {"in": jax.random.uniform(key, (vocab_size, dim), minval=-0.5 / dim, maxval=0.5 / dim),
-            "out": jnp.zeros((vocab_size, dim))}
+    return {
+        "in": jax.random.uniform(key, (vocab_size, dim), minval=-0.5 / dim, maxval=0.5 / dim),
+        "out": jnp.zeros((vocab_size, dim)),
+    }
 
 
 def negative_sampling_loss(v, u_pos, u_neg, weights):

@@ -3,6 +3,7 @@
 Nothing here downloads. Generators take a PRNG key (JAX tasks, traceable inside ``jit``) or a
 seed (NumPy data sets drawn once), so every chapter sees the same data on every run.
 """
+
 from __future__ import annotations
 
 import jax
@@ -100,6 +101,7 @@ def text_windows(ids, length: int):
         idx = start + jnp.arange(length + 1)[None, :]
         window = ids[idx]
         return window[:, :-1], window[:, 1:]
+
     return sample
 
 
@@ -208,8 +210,7 @@ def reviews(n: int, seed: int, length: int = 12):
     return tokens, labels
 
 
-def two_tones(key, batch: int, time: int, periods=(4.0, 9.0), p_switch: float = 0.05,
-              noise: float = 0.3):
+def two_tones(key, batch: int, time: int, periods=(4.0, 9.0), p_switch: float = 0.05, noise: float = 0.3):
     """Frame labelling, a miniature of speech recognition: which of two tones is playing now?
 
     The signal is a sine whose period switches between ``periods`` with probability ``p_switch``
@@ -241,8 +242,7 @@ def tokenize_date(text: str) -> list[str]:
     return re.findall(r"\w+|[^\w\s]", text)
 
 
-def dates(n: int, seed: int, locales=DATE_LOCALES, formats=DATE_FORMATS, first_year: int = 1950,
-          years: int = 100):
+def dates(n: int, seed: int, locales=DATE_LOCALES, formats=DATE_FORMATS, first_year: int = 1950, years: int = 100):
     """Dates written as people write them, paired with their ISO form, from Babel's CLDR data.
 
     Each example is a random day in ``[first_year, first_year + years)`` written with
@@ -295,8 +295,13 @@ def copy_task(key, batch: int, min_len: int, max_len: int, n_symbols: int = 10, 
     body = jnp.concatenate([src, jnp.full((batch, 1), PAD)], axis=1)
     tgt_out = jnp.where(t == lengths[:, None], EOS, body)
     tgt_in = jnp.concatenate([jnp.full((batch, 1), SOS), src], axis=1)
-    return {"src": src, "src_len": lengths, "tgt_in": tgt_in.astype(jnp.int32),
-            "tgt_out": tgt_out.astype(jnp.int32), "tgt_len": lengths + 1}
+    return {
+        "src": src,
+        "src_len": lengths,
+        "tgt_in": tgt_in.astype(jnp.int32),
+        "tgt_out": tgt_out.astype(jnp.int32),
+        "tgt_len": lengths + 1,
+    }
 
 
 def bit_copy(key, batch: int, min_len: int, max_len: int, bits: int = 8):

@@ -12,6 +12,7 @@ An n-gram model assumes ``p(w_t | w_1..w_{t-1}) = p(w_t | w_{t-n+1}..w_{t-1})``:
 Tokens are integer ids ``0..V-1``; every probability distribution sums to 1 over the vocabulary
 (tested).
 """
+
 from __future__ import annotations
 
 from collections import Counter, defaultdict
@@ -46,7 +47,7 @@ class NGramLM:
         self.counts = [None] + [defaultdict(Counter) for _ in range(n)]
         for m in range(1, n + 1):
             for i in range(m - 1, len(ids)):
-                self.counts[m][tuple(ids[i - m + 1:i])][ids[i]] += 1
+                self.counts[m][tuple(ids[i - m + 1 : i])][ids[i]] += 1
         # continuation counts for Kneser-Ney's lower orders: N1+(. h w) = distinct words before (h w)
         self.cont = [None] + [defaultdict(Counter) for _ in range(n)]
         for m in range(1, n):
@@ -59,9 +60,11 @@ class NGramLM:
     def _kn(self, history: tuple, order: int, top: bool) -> np.ndarray:
         """The Kneser-Ney distribution over the vocabulary given the last ``order - 1`` words."""
         if order == 0:
-            return np.full(self.V, 1.0 / self.V)                       # uniform floor: unseen words keep mass
-        h = history[len(history) - (order - 1):] if order > 1 else ()
-        table, totals = (self.counts[order], self._totals[order]) if top else (self.cont[order], self._cont_totals[order])
+            return np.full(self.V, 1.0 / self.V)  # uniform floor: unseen words keep mass
+        h = history[len(history) - (order - 1) :] if order > 1 else ()
+        table, totals = (
+            (self.counts[order], self._totals[order]) if top else (self.cont[order], self._cont_totals[order])
+        )
         lower = self._kn(history, order - 1, top=False)
         followers, total = table.get(h), totals.get(h, 0)
         if not total:
@@ -75,8 +78,10 @@ class NGramLM:
         """One entry of :meth:`_kn`, computed without the whole distribution."""
         if order == 0:
             return 1.0 / self.V
-        h = history[len(history) - (order - 1):] if order > 1 else ()
-        table, totals = (self.counts[order], self._totals[order]) if top else (self.cont[order], self._cont_totals[order])
+        h = history[len(history) - (order - 1) :] if order > 1 else ()
+        table, totals = (
+            (self.counts[order], self._totals[order]) if top else (self.cont[order], self._cont_totals[order])
+        )
         lower = self._kn_prob(history, word, order - 1, top=False)
         total = totals.get(h, 0)
         if not total:
@@ -86,7 +91,7 @@ class NGramLM:
 
     def prob(self, history, word: int) -> float:
         """``p(word | history)``; equal to ``distribution(history)[word]``, in constant time."""
-        history = tuple(int(i) for i in history)[-(self.n - 1):] if self.n > 1 else ()
+        history = tuple(int(i) for i in history)[-(self.n - 1) :] if self.n > 1 else ()
         if self.smoothing == "kneser-ney":
             return self._kn_prob(history, int(word), self.n, top=True)
         followers = self.counts[self.n].get(history, Counter())
@@ -94,7 +99,7 @@ class NGramLM:
 
     def distribution(self, history) -> np.ndarray:
         """``p(. | history)`` over the vocabulary (uses the last ``n - 1`` ids of ``history``)."""
-        history = tuple(int(i) for i in history)[-(self.n - 1):] if self.n > 1 else ()
+        history = tuple(int(i) for i in history)[-(self.n - 1) :] if self.n > 1 else ()
         if len(history) < self.n - 1:
             raise ValueError(f"a {self.n}-gram model needs a history of {self.n - 1} ids, got {len(history)}")
         if self.smoothing == "kneser-ney":
@@ -112,5 +117,8 @@ class NGramLM:
         ids = [int(i) for i in ids]
         if len(ids) <= self.n - 1:
             raise ValueError(f"need more than n-1={self.n - 1} tokens to score, got {len(ids)}")
-        logp = [np.log(self.prob(ids[i - self.n + 1:i] if self.n > 1 else (), ids[i])) for i in range(self.n - 1, len(ids))]
+        logp = [
+            np.log(self.prob(ids[i - self.n + 1 : i] if self.n > 1 else (), ids[i]))
+            for i in range(self.n - 1, len(ids))
+        ]
         return float(np.exp(-np.mean(logp)))

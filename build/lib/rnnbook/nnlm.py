@@ -9,6 +9,7 @@ vocabulary gives the next word:
 
 (The paper's optional direct connections from ``x`` to the output are left out.)
 """
+
 from __future__ import annotations
 
 import jax
@@ -23,9 +24,13 @@ def init_nnlm(key, vocab_size: int, context: int, embed: int = 64, hidden: int =
     for value, name in [(vocab_size, "vocab_size"), (context, "context"), (embed, "embed"), (hidden, "hidden")]:
         check_positive_int(value, name)
     k1, k2, k3 = jax.random.split(key, 3)
-    return {"C": 0.1 * jax.random.normal(k1, (vocab_size, embed)),
-            "H": jax.random.normal(k2, (context * embed, hidden)) / jnp.sqrt(context * embed), "d": jnp.zeros(hidden),
-            "U": jax.random.normal(k3, (hidden, vocab_size)) / jnp.sqrt(hidden), "b": jnp.zeros(vocab_size)}
+    return {
+        "C": 0.1 * jax.random.normal(k1, (vocab_size, embed)),
+        "H": jax.random.normal(k2, (context * embed, hidden)) / jnp.sqrt(context * embed),
+        "d": jnp.zeros(hidden),
+        "U": jax.random.normal(k3, (hidden, vocab_size)) / jnp.sqrt(hidden),
+        "b": jnp.zeros(vocab_size),
+    }
 
 
 def nnlm_logits(params, histories):
@@ -55,5 +60,5 @@ def perplexity(params, ids, context: int, chunk: int = 4096) -> float:
     """``exp`` of the mean cross-entropy over every position of ``ids`` after the first ``context``."""
     histories, targets = windows(ids, context)
     loss = jax.jit(lambda h, t: optax.softmax_cross_entropy_with_integer_labels(nnlm_logits(params, h), t).sum())
-    total = sum(float(loss(histories[i:i + chunk], targets[i:i + chunk])) for i in range(0, len(targets), chunk))
+    total = sum(float(loss(histories[i : i + chunk], targets[i : i + chunk])) for i in range(0, len(targets), chunk))
     return float(jnp.exp(total / len(targets)))

@@ -10,9 +10,10 @@ Conventions used throughout the book:
 This module also holds back-propagation through time written out by hand (:func:`bptt_grads`),
 which the Recurrence chapter checks against ``jax.grad``, and truncated BPTT (:func:`tbptt_states`).
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -71,8 +72,10 @@ def scan_cell(cell: Callable, params, xs, carry0, lengths=None):
     """
     xs_t = jnp.swapaxes(xs, 0, 1)  # [time, batch, features]: scan walks the leading axis
     if lengths is None:
+
         def step(carry, x):
             return cell(params, carry, x)
+
         carry, ys = jax.lax.scan(step, carry0, xs_t)
     else:
         valid = jnp.arange(xs.shape[1])[:, None] < lengths[None, :]  # [time, batch]
@@ -83,6 +86,7 @@ def scan_cell(cell: Callable, params, xs, carry0, lengths=None):
             keep = lambda new, old: jnp.where(ok.reshape((-1,) + (1,) * (new.ndim - 1)), new, old)
             carry = jax.tree_util.tree_map(keep, new_carry, carry)
             return carry, jnp.where(ok[:, None], y, jnp.zeros_like(y))
+
         carry, ys = jax.lax.scan(step, carry0, (xs_t, valid))
     return jnp.swapaxes(ys, 0, 1), carry
 
@@ -173,14 +177,14 @@ def bptt_grads(params: Params, readout: Params, xs, targets, h0=None):
     if targets.shape != ys.shape:
         raise ValueError(f"targets must have shape {ys.shape} [batch, time, output], got {targets.shape}")
     e = ys - targets
-    loss = 0.5 * jnp.sum(e ** 2)
+    loss = 0.5 * jnp.sum(e**2)
 
     hs_t, e_t, xs_t = (jnp.swapaxes(a, 0, 1) for a in (hs, e, xs))  # time-major
     W_hh, W_hy = params["W_hh"], readout["W_hy"]
 
     def back(g_next, inp):
         e_s, h_s = inp
-        g = (1.0 - h_s ** 2) * (e_s @ W_hy.T + g_next @ W_hh.T)
+        g = (1.0 - h_s**2) * (e_s @ W_hy.T + g_next @ W_hh.T)
         return g, g
 
     _, gs = jax.lax.scan(back, jnp.zeros_like(h0), (e_t, hs_t), reverse=True)
@@ -200,7 +204,8 @@ def carry_gradients(cell: Callable, params, xs, carry0, loss_fn: Callable):
     ``loss_fn(ys, final_carry) -> scalar`` with ``ys: [batch, time, hidden]``. Works for the
     cells whose output is their state ``h`` (Elman, GRU, and the LSTM with its ``(h, c)`` carry).
     A zero perturbation is added to the carry after every step (and so to that step's output);
-    the gradient with respect to it is the gradient with respect to that step's state. Returns a pytree shaped like the carry, each leaf ``[batch, time, ...]``.
+    the gradient with respect to it is the gradient with respect to that step's state. Returns a
+    pytree shaped like the carry, each leaf ``[batch, time, ...]``.
     """
     time = xs.shape[1]
     eps0 = jax.tree_util.tree_map(lambda c: jnp.zeros((time,) + c.shape, c.dtype), carry0)
@@ -274,7 +279,7 @@ def tbptt_states(params: Params, xs, k1: int, k2: int, h0=None, cell: Callable =
         window = jnp.roll(window, -n_pad, axis=1)  # real steps first, padding after
         out, _ = scan_cell(cell, params, window, h_start, lengths)
         out = jnp.roll(out, n_pad, axis=1)  # back in place: the block's k1 steps are the last ones
-        return out[:, k2 - k1:]
+        return out[:, k2 - k1 :]
 
     blocks = jax.vmap(block)(jnp.arange(time // k1))  # [n_blocks, batch, k1, hidden]
     return jnp.swapaxes(blocks, 0, 1).reshape(batch, time, hidden)
@@ -311,8 +316,7 @@ class ElmanModel(nnx.Module):
     ``output="last"`` maps the last real state only (many-to-one, ``[batch, out]``).
     """
 
-    def __init__(self, input_size: int, hidden_size: int, output_size: int, *,
-                 output: str = "all", rngs: nnx.Rngs):
+    def __init__(self, input_size: int, hidden_size: int, output_size: int, *, output: str = "all", rngs: nnx.Rngs):
         if output not in ("all", "last"):
             raise ValueError(f"output must be 'all' or 'last', got {output!r}")
         check_positive_int(output_size, "output_size")

@@ -18,6 +18,7 @@ One decoder step, with state ``s_{t-1}`` and previous token ``y_{t-1}``:
 Scores: additive (Bahdanau) ``e_tj = v^T tanh(W_q s_{t-1} + W_k k_j)``; multiplicative (Luong's
 "general") ``e_tj = s_{t-1}^T W k_j``. Both are masked so that padding gets weight exactly 0.
 """
+
 from __future__ import annotations
 
 import functools
@@ -87,9 +88,20 @@ class Seq2Seq(nnx.Module):
     embedding; the decoder starts from ``tanh(W_b summary + b_b)``.
     """
 
-    def __init__(self, src_vocab: int, tgt_vocab: int, *, embed: int = 32, hidden: int = 128,
-                 cell: str = "lstm", encoder: str = "rnn", bidirectional: bool = False,
-                 attention: str | None = None, attn_size: int | None = None, rngs: nnx.Rngs):
+    def __init__(
+        self,
+        src_vocab: int,
+        tgt_vocab: int,
+        *,
+        embed: int = 32,
+        hidden: int = 128,
+        cell: str = "lstm",
+        encoder: str = "rnn",
+        bidirectional: bool = False,
+        attention: str | None = None,
+        attn_size: int | None = None,
+        rngs: nnx.Rngs,
+    ):
         for value, name in [(src_vocab, "src_vocab"), (tgt_vocab, "tgt_vocab"), (embed, "embed"), (hidden, "hidden")]:
             check_positive_int(value, name)
         if encoder not in ("rnn", "mean"):
@@ -143,8 +155,12 @@ class Seq2Seq(nnx.Module):
 
     def decoder_params(self) -> dict:
         """The decoder's parameters as plain arrays, for :func:`decoder_step`."""
-        p = {"embed": self.tgt_embed.embedding[...], "cell": self.decoder.cell_params(0),
-             "W_o": self.out.kernel[...], "b_o": self.out.bias[...]}
+        p = {
+            "embed": self.tgt_embed.embedding[...],
+            "cell": self.decoder.cell_params(0),
+            "W_o": self.out.kernel[...],
+            "b_o": self.out.bias[...],
+        }
         if self.attention == "bahdanau":
             p.update(W_q=self.W_q.kernel[...], v=self.v[...])
         return p
@@ -169,6 +185,7 @@ class Seq2Seq(nnx.Module):
             carry, h = cell(p["cell"], carry, x)
             logits = jnp.concatenate([h, context], axis=-1) @ p["W_o"] + p["b_o"]
             return carry, logits, weights
+
         return step
 
     def __call__(self, src, src_len, tgt_in, *, sample_prob: float = 0.0, key=None):
@@ -187,8 +204,7 @@ class Seq2Seq(nnx.Module):
         enc = self.encode(src, src_len)
         p, step = self.decoder_params(), self.step_fn()
         T = tgt_in.shape[1]
-        coins = (jax.random.bernoulli(key, sample_prob, tgt_in.shape) if sample_prob
-                 else jnp.zeros(tgt_in.shape, bool))
+        coins = jax.random.bernoulli(key, sample_prob, tgt_in.shape) if sample_prob else jnp.zeros(tgt_in.shape, bool)
 
         def body(state, inp):
             carry, prev_pred = state
@@ -219,10 +235,11 @@ def make_batch(src_ids, tgt_ids, src_length: int | None = None, tgt_length: int 
     if len(src_ids) != len(tgt_ids):
         raise ValueError(f"mismatched sizes: {len(src_ids)} sources but {len(tgt_ids)} targets")
     src, src_len = pad_batch(src_ids, src_length)
-    tgt_out, tgt_len = pad_batch([np.append(np.asarray(t, np.int32), EOS) for t in tgt_ids],
-                                 None if tgt_length is None else tgt_length + 1)
+    tgt_out, tgt_len = pad_batch(
+        [np.append(np.asarray(t, np.int32), EOS) for t in tgt_ids], None if tgt_length is None else tgt_length + 1
+    )
     tgt_in = np.concatenate([np.full((len(tgt_ids), 1), SOS, np.int32), tgt_out[:, :-1]], axis=1)
-    tgt_in = np.where(tgt_in == EOS, PAD, tgt_in)   # the EOS of a full-length target is never an input
+    tgt_in = np.where(tgt_in == EOS, PAD, tgt_in)  # the EOS of a full-length target is never an input
     return {"src": src, "src_len": src_len, "tgt_in": tgt_in, "tgt_out": tgt_out, "tgt_len": tgt_len}
 
 
@@ -288,8 +305,15 @@ def _greedy(graphdef, state, src, src_len, max_len):
         attn = attn.at[:, t].set(jnp.where(done[:, None], 0.0, w))
         return t + 1, carry, nxt, done | (nxt == EOS), out, score, attn
 
-    init = (0, enc["carry"], jnp.full(B, SOS, jnp.int32), jnp.zeros(B, bool), jnp.full((B, max_len), PAD, jnp.int32),
-            jnp.zeros(B), jnp.zeros((B, max_len, S)))
+    init = (
+        0,
+        enc["carry"],
+        jnp.full(B, SOS, jnp.int32),
+        jnp.zeros(B, bool),
+        jnp.full((B, max_len), PAD, jnp.int32),
+        jnp.zeros(B),
+        jnp.zeros((B, max_len, S)),
+    )
     _, _, _, _, out, score, attn = jax.lax.while_loop(cond, body, init)
     return out, score, attn
 
@@ -317,11 +341,11 @@ def beam_search(model: Seq2Seq, src, src_len, max_len: int, width: int = 4, alph
 def _beam(graphdef, state, src, src_len, max_len, K, alpha):
     model = nnx.merge(graphdef, state)
     B = src.shape[0]
-    rep = lambda a: jnp.repeat(a, K, axis=0)                         # [B, ...] -> [B*K, ...]
+    rep = lambda a: jnp.repeat(a, K, axis=0)  # [B, ...] -> [B*K, ...]
     enc = jax.tree_util.tree_map(rep, model.encode(src, src_len))
     p, step = model.decoder_params(), model.step_fn()
     V = p["W_o"].shape[1]
-    stay = jnp.full(V, NEG_INF).at[PAD].set(0.0)                     # an ended beam continues with PAD at no cost
+    stay = jnp.full(V, NEG_INF).at[PAD].set(0.0)  # an ended beam continues with PAD at no cost
 
     def cond(s):
         t, _, _, _, _, finished, _ = s
@@ -342,9 +366,16 @@ def _beam(graphdef, state, src, src_len, max_len, K, alpha):
         lengths = lengths + (~was_finished)
         return t + 1, carry, tokens, tok, scores, was_finished | (tok == EOS), lengths
 
-    scores0 = jnp.full((B, K), NEG_INF).at[:, 0].set(0.0)            # one live beam at the start
-    init = (0, enc["carry"], jnp.full((B, K, max_len), PAD, jnp.int32), jnp.full((B, K), SOS, jnp.int32),
-            scores0, jnp.zeros((B, K), bool), jnp.zeros((B, K), jnp.int32))
+    scores0 = jnp.full((B, K), NEG_INF).at[:, 0].set(0.0)  # one live beam at the start
+    init = (
+        0,
+        enc["carry"],
+        jnp.full((B, K, max_len), PAD, jnp.int32),
+        jnp.full((B, K), SOS, jnp.int32),
+        scores0,
+        jnp.zeros((B, K), bool),
+        jnp.zeros((B, K), jnp.int32),
+    )
     _, _, tokens, _, scores, _, lengths = jax.lax.while_loop(cond, body, init)
     norm = scores / jnp.maximum(lengths, 1).astype(scores.dtype) ** alpha
     best = jnp.argmax(norm, axis=1)

@@ -5,12 +5,14 @@ functions of :mod:`rnnbook.rnn`) or a Flax NNX module; the loss is ``loss_fn(mod
 Batches come from ``batch_fn(key)``, a traceable function, so that data generation, the forward
 and backward pass and the update of a whole epoch compile into one XLA program.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -26,10 +28,10 @@ from ._checks import check_positive_int
 class History:
     """What :func:`fit` records, one entry per epoch."""
 
-    step: list = dataclasses.field(default_factory=list)        # optimizer steps done so far
+    step: list = dataclasses.field(default_factory=list)  # optimizer steps done so far
     train_loss: list = dataclasses.field(default_factory=list)  # mean training loss of the epoch
-    val_loss: list = dataclasses.field(default_factory=list)    # loss on ``val_batch`` after it
-    seconds: float = 0.0                                        # wall time, compilation included
+    val_loss: list = dataclasses.field(default_factory=list)  # loss on ``val_batch`` after it
+    seconds: float = 0.0  # wall time, compilation included
 
     def best_val(self) -> float:
         return float(min(self.val_loss)) if self.val_loss else float("nan")
@@ -76,11 +78,59 @@ def _progress_file():
     return sys.stdout
 
 
-def fit(model: Any, loss_fn: Callable, batch_fn: Callable, *, key, epochs: int,
-        steps_per_epoch: int = 100, optimizer: optax.GradientTransformation | None = None,
-        learning_rate: float = 1e-3, clip_norm: float | None = None, val_batch=None,
-        keep_best: bool = False, target_loss: float | None = None, progress: bool = True,
-        desc: str = "training"):
+def shard_batch(batch, mesh: jax.sharding.Mesh, axis: str = "data"):
+    """Split every array of ``batch`` along its leading (example) axis over the mesh axis ``axis``.
+
+    Inside ``jit`` this is a sharding constraint (XLA partitions the computation that follows);
+    outside, it places the arrays on the devices. Each device then holds ``batch / n`` examples,
+    where ``n = mesh.shape[axis]``, which must divide every leading size.
+    """
+    if axis not in mesh.shape:
+        raise ValueError(f"the mesh has no axis {axis!r}: its axes are {tuple(mesh.shape)}")
+    kind = dict(zip(mesh.axis_names, mesh.axis_types))[axis]
+    if kind != jax.sharding.AxisType.Auto:
+        raise ValueError(
+            f"mesh axis {axis!r} is {kind.name}: make the mesh with "
+            "axis_types=(jax.sharding.AxisType.Auto, ...) so that XLA propagates the shardings"
+        )
+    n = mesh.shape[axis]
+
+    def place(leaf):
+        leaf = jnp.asarray(leaf)
+        if leaf.ndim == 0:
+            raise ValueError("a batch leaf is a scalar: every array needs a leading example axis to shard")
+        if leaf.shape[0] % n:
+            raise ValueError(f"batch size {leaf.shape[0]} is not divisible by the {n} devices of mesh axis {axis!r}")
+        spec = jax.sharding.PartitionSpec(axis, *([None] * (leaf.ndim - 1)))
+        return jax.lax.with_sharding_constraint(leaf, jax.sharding.NamedSharding(mesh, spec))
+
+    return jax.tree_util.tree_map(place, batch)
+
+
+def replicate(tree, mesh: jax.sharding.Mesh):
+    """Place a full copy of every array of ``tree`` on every device of ``mesh``."""
+    return jax.device_put(tree, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
+
+
+def fit(
+    model: Any,
+    loss_fn: Callable,
+    batch_fn: Callable,
+    *,
+    key,
+    epochs: int,
+    steps_per_epoch: int = 100,
+    optimizer: optax.GradientTransformation | None = None,
+    learning_rate: float = 1e-3,
+    clip_norm: float | None = None,
+    val_batch=None,
+    keep_best: bool = False,
+    target_loss: float | None = None,
+    progress: bool = True,
+    desc: str = "training",
+    mesh: jax.sharding.Mesh | None = None,
+    batch_axis: str = "data",
+):
     """Train ``model`` to minimise ``loss_fn(model, batch)``; return ``(trained model, History)``.
 
     * ``batch_fn(key) -> batch``: draws a training batch; must be traceable by JAX (a fixed
@@ -94,6 +144,11 @@ def fit(model: Any, loss_fn: Callable, batch_fn: Callable, *, key, epochs: int,
       counts as solved; ``History.step[-1]`` is then the number of steps it took); needs
       ``val_batch``.
     * ``key``: the PRNG key for the batches: the same key gives the same run.
+    * ``mesh``: data parallelism over the devices of a ``jax.sharding.Mesh``: parameters and
+      optimizer state are replicated, every batch is split along its leading axis over the mesh
+      axis ``batch_axis`` (:func:`shard_batch`), and XLA sums the gradients across devices.
+      The step function is the same; with the same key, the losses equal the single-device run
+      up to the order of floating-point sums.
 
     One epoch is ``steps_per_epoch`` optimizer steps scanned inside one ``jit``. A loss that
     becomes NaN or infinite stops training with a ``FloatingPointError`` naming the epoch.
@@ -116,14 +171,21 @@ def fit(model: Any, loss_fn: Callable, batch_fn: Callable, *, key, epochs: int,
 
     tx = _optimizer(optimizer, learning_rate, clip_norm)
     opt_state = tx.init(params)
+    draw = batch_fn
+    if mesh is not None:
+        params, opt_state = replicate(params, mesh), replicate(opt_state, mesh)
+        draw = lambda k: shard_batch(batch_fn(k), mesh, batch_axis)
+        if val_batch is not None:
+            val_batch = shard_batch(val_batch, mesh, batch_axis)
 
     @jax.jit
     def run_epoch(params, opt_state, key):
         def step(carry, k):
             params, opt_state = carry
-            loss, grads = jax.value_and_grad(loss_of)(params, batch_fn(k))
+            loss, grads = jax.value_and_grad(loss_of)(params, draw(k))
             updates, opt_state = tx.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state), loss
+
         keys = jax.random.split(key, steps_per_epoch)
         (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), keys)
         return params, opt_state, losses.mean()
@@ -132,8 +194,15 @@ def fit(model: Any, loss_fn: Callable, batch_fn: Callable, *, key, epochs: int,
     history = History()
     best = (float("inf"), params)
     start = time.perf_counter()
-    bar = tqdm(range(epochs), desc=desc, disable=not progress, file=_progress_file() if progress else sys.stdout,
-               mininterval=1.0, ncols=100, ascii=True)
+    bar = tqdm(
+        range(epochs),
+        desc=desc,
+        disable=not progress,
+        file=_progress_file() if progress else sys.stdout,
+        mininterval=1.0,
+        ncols=100,
+        ascii=True,
+    )
     for epoch in bar:
         key, sub = jax.random.split(key)
         params, opt_state, loss = run_epoch(params, opt_state, sub)
@@ -174,6 +243,7 @@ def minibatches(data, batch_size: int):
     def batch_fn(key):
         idx = jax.random.randint(key, (batch_size,), 0, n)
         return jax.tree_util.tree_map(lambda a: a[idx], data)
+
     return batch_fn
 
 
