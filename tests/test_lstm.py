@@ -8,6 +8,7 @@ from flax import nnx
 
 from rnnbook import gru, lstm
 from rnnbook.layers import Recurrent, reverse_padded
+from rnnbook.rnn import scan_cell
 
 torch = pytest.importorskip("torch", reason="PyTorch is the reference implementation (pip install torch==2.13.0)")
 
@@ -259,3 +260,24 @@ def test_parameter_counts_are_4x_and_3x():
 def test_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_hoisted_lstm_equals_the_scanned_cell_with_its_gradients():
+    params = lstm.init_lstm(jax.random.key(0), 5, 7)
+    xs = jax.random.normal(jax.random.key(1), (3, 11, 5))
+    carry0 = (jax.random.normal(jax.random.key(2), (3, 7)), jax.random.normal(jax.random.key(3), (3, 7)))
+    ys, (h, c) = lstm.lstm_scan_hoisted(params, xs, carry0)
+    ys_ref, (h_ref, c_ref) = scan_cell(lstm.lstm_cell, params, xs, carry0)
+    np.testing.assert_allclose(ys, ys_ref, atol=1e-6)
+    np.testing.assert_allclose(c, c_ref, atol=1e-6)
+    loss = lambda f: lambda p, x: jnp.sum(f(p, x) ** 2)
+    g = jax.grad(loss(lambda p, x: lstm.lstm_scan_hoisted(p, x, carry0)[0]), argnums=(0, 1))(params, xs)
+    g_ref = jax.grad(loss(lambda p, x: scan_cell(lstm.lstm_cell, p, x, carry0)[0]), argnums=(0, 1))(params, xs)
+    for a, b in zip(jax.tree_util.tree_leaves(g), jax.tree_util.tree_leaves(g_ref)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="modern cell only"):
+        lstm.lstm_scan_hoisted(lstm.init_lstm(jax.random.key(0), 5, 7, forget_gate=False), xs)
+    with pytest.raises(ValueError, match=r"xs must have shape \[batch, time, input=5\]"):
+        lstm.lstm_scan_hoisted(params, xs[..., :4])
+    with pytest.raises(ValueError, match="empty sequence"):
+        lstm.lstm_scan_hoisted(params, xs[:, :0])

@@ -1,0 +1,171 @@
+"""Forward + backward of one LSTM layer: rnnbook's lax.scan LSTM against its peers, in one run.
+
+    python benchmarks/lstm.py [--quick] [--out benchmarks/results/lstm.json]
+
+Peers: ``torch.nn.LSTM`` (CPU, torch threads set to JAX's: the machine's cores) and Flax's own
+layer, ``nnx.RNN(nnx.OptimizedLSTMCell)``. Ours: ``rnnbook.layers.Recurrent("lstm")`` (the gate
+matmuls of x and h inside every step, as the chapters teach it) and the same cell with the input
+projection hoisted out of the scan (one ``[B*T, I] x [I, 4H]`` matmul before it; the scan then does
+only ``h W_h``): ``rnnbook.lstm.lstm_scan_hoisted``.
+
+Each number is the median of repeated timed calls after a warm-up (compilation excluded); the
+loss is ``sum(outputs ** 2)``, so the backward pass reaches every parameter and the input. The
+ratio column is peer time / our time: above 1 means ours is faster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from rnnbook import lstm
+from rnnbook.layers import Recurrent
+
+RESULTS = pathlib.Path(__file__).resolve().parent / "results"
+
+
+def median_time(fn, repeats: int, inner: int) -> float:
+    """Median over ``repeats`` of the mean time of ``inner`` calls, in milliseconds."""
+    fn()  # warm-up: compilation, allocation
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        times.append((time.perf_counter() - start) / inner)
+    return 1e3 * statistics.median(times)
+
+
+def ours_scan(batch, steps, n_in, hidden):
+    layer = Recurrent("lstm", n_in, hidden, rngs=nnx.Rngs(0))
+    graph, state = nnx.split(layer)
+    xs = jax.random.normal(jax.random.key(1), (batch, steps, n_in))
+    grad = jax.jit(jax.grad(lambda s, x: jnp.sum(nnx.merge(graph, s)(x)[0] ** 2), argnums=(0, 1)))
+    return lambda: jax.block_until_ready(grad(state, xs))
+
+
+def ours_hoisted(batch, steps, n_in, hidden):
+    params = lstm.init_lstm(jax.random.key(0), n_in, hidden)
+    xs = jax.random.normal(jax.random.key(1), (batch, steps, n_in))
+    grad = jax.jit(jax.grad(lambda p, x: jnp.sum(lstm.lstm_scan_hoisted(p, x)[0] ** 2), argnums=(0, 1)))
+    return lambda: jax.block_until_ready(grad(params, xs))
+
+
+def flax_rnn(batch, steps, n_in, hidden):
+    layer = nnx.RNN(nnx.OptimizedLSTMCell(n_in, hidden, rngs=nnx.Rngs(0)))
+    graph, state = nnx.split(layer)
+    xs = jax.random.normal(jax.random.key(1), (batch, steps, n_in))
+    grad = jax.jit(jax.grad(lambda s, x: jnp.sum(nnx.merge(graph, s)(x) ** 2), argnums=(0, 1)))
+    return lambda: jax.block_until_ready(grad(state, xs))
+
+
+def torch_lstm(batch, steps, n_in, hidden):
+    import torch
+
+    torch.manual_seed(0)
+    layer = torch.nn.LSTM(n_in, hidden, batch_first=True)
+    xs = torch.randn(batch, steps, n_in, requires_grad=True)
+
+    def run():
+        layer.zero_grad(set_to_none=True)
+        xs.grad = None
+        out, _ = layer(xs)
+        (out**2).sum().backward()
+
+    return run
+
+
+IMPLEMENTATIONS = {
+    "rnnbook scan": ours_scan,
+    "rnnbook hoisted": ours_hoisted,
+    "flax nnx.RNN": flax_rnn,
+    "torch.nn.LSTM": torch_lstm,
+}
+
+
+def machine():
+    import flax
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "flax": flax.__version__,
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "device": jax.devices()[0].device_kind,
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="the main size only, fewer repeats")
+    parser.add_argument("--out", type=pathlib.Path, default=RESULTS / "lstm.json")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    repeats, inner = (5, 3) if args.quick else (9, 5)
+    sizes = [(64, 100, 64, 256)]
+    if not args.quick:
+        sizes += [(64, t, 64, 256) for t in (25, 50, 200, 400)] + [(64, 100, 64, h) for h in (64, 128, 512)]
+    rows = []
+    print(
+        f"{'batch':>5} {'time':>5} {'in':>4} {'hidden':>6}  "
+        + "  ".join(f"{n:>16}" for n in IMPLEMENTATIONS)
+        + "   torch/scan torch/hoisted flax/hoisted"
+    )
+    for batch, steps, n_in, hidden in sizes:
+        ms = {
+            name: median_time(make(batch, steps, n_in, hidden), repeats, inner)
+            for name, make in IMPLEMENTATIONS.items()
+        }
+        row = {
+            "batch": batch,
+            "time": steps,
+            "input": n_in,
+            "hidden": hidden,
+            "ms": ms,
+            "torch_over_scan": ms["torch.nn.LSTM"] / ms["rnnbook scan"],
+            "torch_over_hoisted": ms["torch.nn.LSTM"] / ms["rnnbook hoisted"],
+            "flax_over_hoisted": ms["flax nnx.RNN"] / ms["rnnbook hoisted"],
+        }
+        rows.append(row)
+        print(
+            f"{batch:5d} {steps:5d} {n_in:4d} {hidden:6d}  "
+            + "  ".join(f"{ms[n]:13.1f} ms" for n in IMPLEMENTATIONS)
+            + f"   {row['torch_over_scan']:10.2f} {row['torch_over_hoisted']:13.2f} {row['flax_over_hoisted']:12.2f}",
+            flush=True,
+        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps(
+            {"benchmark": "lstm", "machine": machine(), "repeats": repeats, "inner": inner, "rows": rows}, indent=1
+        )
+        + "\n"
+    )
+    print(args.out)
+
+
+if __name__ == "__main__":
+    main()
