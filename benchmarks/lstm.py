@@ -47,10 +47,10 @@ def median_time(fn, repeats: int, inner: int) -> float:
 
 def ours_scan(batch, steps, n_in, hidden):
     layer = Recurrent("lstm", n_in, hidden, rngs=nnx.Rngs(0))
-    graph, state = nnx.split(layer)
+    graph, params, rest = nnx.split(layer, nnx.Param, ...)
     xs = jax.random.normal(jax.random.key(1), (batch, steps, n_in))
-    grad = jax.jit(jax.grad(lambda s, x: jnp.sum(nnx.merge(graph, s)(x)[0] ** 2), argnums=(0, 1)))
-    return lambda: jax.block_until_ready(grad(state, xs))
+    grad = jax.jit(jax.grad(lambda p, x: jnp.sum(nnx.merge(graph, p, rest)(x)[0] ** 2), argnums=(0, 1)))
+    return lambda: jax.block_until_ready(grad(params, xs))
 
 
 def ours_hoisted(batch, steps, n_in, hidden):
@@ -62,10 +62,12 @@ def ours_hoisted(batch, steps, n_in, hidden):
 
 def flax_rnn(batch, steps, n_in, hidden):
     layer = nnx.RNN(nnx.OptimizedLSTMCell(n_in, hidden, rngs=nnx.Rngs(0)))
-    graph, state = nnx.split(layer)
+    graph, params, rest = nnx.split(layer, nnx.Param, ...)
     xs = jax.random.normal(jax.random.key(1), (batch, steps, n_in))
-    grad = jax.jit(jax.grad(lambda s, x: jnp.sum(nnx.merge(graph, s)(x) ** 2), argnums=(0, 1)))
-    return lambda: jax.block_until_ready(grad(state, xs))
+    zero = (jnp.zeros((batch, hidden)), jnp.zeros((batch, hidden)))  # (c, h): a zero state, as for the others
+    run = lambda p, x: nnx.merge(graph, p, rest)(x, initial_carry=zero)
+    grad = jax.jit(jax.grad(lambda p, x: jnp.sum(run(p, x) ** 2), argnums=(0, 1)))
+    return lambda: jax.block_until_ready(grad(params, xs))
 
 
 def torch_lstm(batch, steps, n_in, hidden):
