@@ -83,9 +83,13 @@ def test_sheet_questions_are_headings(nb_path):
     assert re.search(r"covered (\d+)/\1 ", result.stdout), result.stdout
 
 
+def glossary_terms():
+    """The terms that book/glossary.md defines (a line, then its definition indented by two)."""
+    return set(re.findall(r"^([A-Za-z][\w ]*?)\n  \S", (ROOT / "book" / "glossary.md").read_text(), re.M))
+
+
 def test_glossary_defines_the_sheets_acronyms():
-    glossary = (ROOT / "book" / "glossary.md").read_text()
-    terms = set(re.findall(r"^([A-Za-z][\w ]*?)\n  \S", glossary, re.M))
+    terms = glossary_terms()
     wanted = {
         "FFNN",
         "CNN",
@@ -138,8 +142,7 @@ def test_chapter_ends_with_exercises(nb_path):
 
 
 def test_every_acronym_used_is_in_the_glossary():
-    glossary = (ROOT / "book" / "glossary.md").read_text()
-    terms = set(re.findall(r"^([A-Za-z][\w ]*?)\n  \S", glossary, re.M))
+    terms = glossary_terms()
     not_acronyms = {"READ", "WRITE", "US", "CC", "BY"}  # emphasis, a country, a licence name
     used = {}
     for path in ALL_NOTEBOOKS + sorted((ROOT / "book").glob("*.md")):
