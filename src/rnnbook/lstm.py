@@ -16,7 +16,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ._checks import check_positive_int
+from ._checks import check_positive_int, check_sequence
 from .rnn import scan_cell, torch_uniform
 
 Params = dict
@@ -127,12 +127,7 @@ def lstm_scan_hoisted(params: Params, xs, carry0=None, *, unroll: int = 1):
     """
     if "p_i" in params or params["W_h"].shape[1] != 4 * params["W_h"].shape[0]:
         raise ValueError("lstm_scan_hoisted supports the modern cell only (forget gate, no peepholes)")
-    if getattr(xs, "ndim", None) != 3 or xs.shape[-1] != params["W_x"].shape[0]:
-        raise ValueError(
-            f"xs must have shape [batch, time, input={params['W_x'].shape[0]}], got {getattr(xs, 'shape', None)}"
-        )
-    if xs.shape[1] == 0:
-        raise ValueError("xs is an empty sequence: time must be at least 1")
+    check_sequence(xs, params["W_x"].shape[0])
     batch, hidden = xs.shape[0], params["W_h"].shape[0]
     if carry0 is None:
         carry0 = (jnp.zeros((batch, hidden), xs.dtype), jnp.zeros((batch, hidden), xs.dtype))
