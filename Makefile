@@ -1,13 +1,14 @@
 # Two commands on a fresh machine (Python 3.11, make):
 #   make book   create the environment if missing, then build the book into _build/html
 #   make test   create the environment if missing, then run every test, notebooks included
+#   (make book also builds the PDF, as `make pdf` does, when TeX Live is or can be installed)
 VENV   ?= .venv
 PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: book test figures notebooks chromium clean newest actionlint
+.PHONY: book pdf texlive test figures notebooks chromium clean newest actionlint
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,10 +16,30 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
-book: $(STAMP)
+# The HTML, with the PDF first (the HTML build copies _build/latex/rnnbook.pdf to the site's root).
+book: $(STAMP) texlive
+	@if command -v xelatex >/dev/null 2>&1; then $(MAKE) --no-print-directory pdf; \
+	  else echo "TeX Live is not installed and cannot be installed here: building the HTML without the PDF"; fi
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
 
-test: $(STAMP) chromium actionlint
+# The whole book as one PDF: Jupyter Book's LaTeX builder, xelatex and latexmk -> _build/latex/rnnbook.pdf
+pdf: $(STAMP) texlive
+	$(VENV)/bin/jupyter-book build . --builder pdflatex -W -n --keep-going
+	@echo "The PDF: _build/latex/rnnbook.pdf"
+
+# Debian's TeX Live for the PDF (about 90 s and 2 GB), rsvg-convert for the SVG diagrams, poppler's
+# pdftotext and pdftoppm for the PDF's tests; installed when missing and we can (root with apt-get).
+TEXLIVE_DEBS := latexmk texlive-xetex texlive-latex-extra texlive-fonts-recommended texlive-fonts-extra \
+	fonts-freefont-otf xindy librsvg2-bin poppler-utils
+texlive:
+	@for tool in xelatex latexmk rsvg-convert pdftotext pdftoppm; do command -v $$tool >/dev/null 2>&1 || missing=1; done; \
+	kpsewhich bbm.sty >/dev/null 2>&1 || missing=1; \
+	if [ -n "$$missing" ]; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(TEXLIVE_DEBS) >/dev/null; \
+	  else echo "TeX Live is not installed and cannot be installed here (apt-get install $(TEXLIVE_DEBS))"; fi; fi
+
+test: $(STAMP) chromium actionlint texlive
 	$(PY) -m pytest tests book/*.ipynb --nbval --nbval-current-env --nbval-cell-timeout=900 --durations=15 $(PYTEST_ARGS)
 
 figures: $(STAMP)

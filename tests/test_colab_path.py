@@ -108,7 +108,7 @@ def test_unit_tests_pass_with_the_lower_bounds(colab_env):
     assert run.returncode == 0, run.stderr[-3000:]
     tests = tmp / "tests"
     # the package's unit tests; the book, the project files and this test are about the repository
-    repository_tests = ("test_book.py", "test_project.py", "test_colab_path.py")
+    repository_tests = ("test_book.py", "test_pdf.py", "conftest.py", "test_project.py", "test_colab_path.py")
     shutil.copytree(ROOT / "tests", tests, ignore=shutil.ignore_patterns(*repository_tests))
     run = subprocess.run(
         [python, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", str(tests)],

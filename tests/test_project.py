@@ -15,7 +15,13 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
-LINTED = ["src", "tests", "tools", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "book").glob("*.ipynb"))]
+LINTED = [
+    "src",
+    "tests",
+    "tools",
+    "book/_ext",
+    *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "book").glob("*.ipynb")),
+]
 if (ROOT / "benchmarks").exists():
     LINTED.insert(2, "benchmarks")
 
