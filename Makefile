@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: book pdf texlive test figures notebooks chromium clean newest actionlint
+.PHONY: book pdf texlive test figures notebooks chromium clean newest actionlint benchmarks
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +40,8 @@ texlive:
 	  else echo "TeX Live is not installed and cannot be installed here (apt-get install $(TEXLIVE_DEBS))"; fi; fi
 
 test: $(STAMP) chromium actionlint texlive
-	$(PY) -m pytest tests book/*.ipynb --nbval --nbval-current-env --nbval-cell-timeout=900 --durations=15 $(PYTEST_ARGS)
+	$(PY) -m pytest tests book/*.ipynb --nbval --nbval-current-env --nbval-cell-timeout=900 --durations=15 \
+	  --junitxml=_build/test-report.xml $(PYTEST_ARGS)
 
 figures: $(STAMP)
 	$(PY) -m rnnbook.figures
@@ -50,6 +51,15 @@ notebooks: $(STAMP)
 	for nb in book/*.ipynb; do \
 	  $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=900 $$nb || exit 1; \
 	done
+
+# Speed against peers, measured in one run on this machine (not part of `make test`): the LSTM layer
+# vs torch.nn.LSTM and Flax, word2vec vs gensim, and every chapter's time against its budget (from
+# the stored notebooks and the last `make test`'s _build/test-report.xml). Writes benchmarks/results/,
+# which the Performance appendix renders.
+benchmarks: $(STAMP)
+	$(PY) benchmarks/lstm.py
+	$(PY) benchmarks/word2vec.py
+	$(PY) benchmarks/chapters.py
 
 # The watch on the newest JAX (not part of `make test`): a fresh .venv-newest with rnnbook's lower
 # bounds and the newest jax/flax/optax/matplotlib, every chapter executed; report in _build/newest/.

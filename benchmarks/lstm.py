@@ -4,9 +4,12 @@
 
 Peers: ``torch.nn.LSTM`` (CPU, torch threads set to JAX's: the machine's cores) and Flax's own
 layer, ``nnx.RNN(nnx.OptimizedLSTMCell)``. Ours: ``rnnbook.layers.Recurrent("lstm")`` (the gate
-matmuls of x and h inside every step, as the chapters teach it) and the same cell with the input
+matmuls of x and h inside every step, as the chapters teach it); the same cell with the input
 projection hoisted out of the scan (one ``[B*T, I] x [I, 4H]`` matmul before it; the scan then does
-only ``h W_h``): ``rnnbook.lstm.lstm_scan_hoisted``.
+only ``h W_h``): ``rnnbook.lstm.lstm_scan_hoisted``, also with ``scan(unroll=4)``; and
+``rnnbook.lstm.lstm_scan_fused``, the scanned cell with a hand-written backward pass (one matmul per
+backward step, the weight gradients as single large matmuls after the loop). At the main size the
+plain scan is also run under XLA CPU flags, each in a fresh process (``--flags``).
 
 Each number is the median of repeated timed calls after a warm-up (compilation excluded); the
 loss is ``sum(outputs ** 2)``, so the backward pass reaches every parameter and the input. The
@@ -19,10 +22,12 @@ import argparse
 import json
 import os
 import pathlib
-import platform
 import statistics
+import subprocess
+import sys
 import time
 
+import common
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -30,7 +35,7 @@ from flax import nnx
 from rnnbook import lstm
 from rnnbook.layers import Recurrent
 
-RESULTS = pathlib.Path(__file__).resolve().parent / "results"
+RESULTS = common.RESULTS
 
 
 def median_time(fn, repeats: int, inner: int) -> float:
@@ -57,6 +62,21 @@ def ours_hoisted(batch, steps, n_in, hidden):
     params = lstm.init_lstm(jax.random.key(0), n_in, hidden)
     xs = jax.random.normal(jax.random.key(1), (batch, steps, n_in))
     grad = jax.jit(jax.grad(lambda p, x: jnp.sum(lstm.lstm_scan_hoisted(p, x)[0] ** 2), argnums=(0, 1)))
+    return lambda: jax.block_until_ready(grad(params, xs))
+
+
+def ours_hoisted_unroll4(batch, steps, n_in, hidden):
+    params = lstm.init_lstm(jax.random.key(0), n_in, hidden)
+    xs = jax.random.normal(jax.random.key(1), (batch, steps, n_in))
+    loss = lambda p, x: jnp.sum(lstm.lstm_scan_hoisted(p, x, unroll=4)[0] ** 2)
+    grad = jax.jit(jax.grad(loss, argnums=(0, 1)))
+    return lambda: jax.block_until_ready(grad(params, xs))
+
+
+def ours_fused(batch, steps, n_in, hidden):
+    params = lstm.init_lstm(jax.random.key(0), n_in, hidden)
+    xs = jax.random.normal(jax.random.key(1), (batch, steps, n_in))
+    grad = jax.jit(jax.grad(lambda p, x: jnp.sum(lstm.lstm_scan_fused(p, x)[0] ** 2), argnums=(0, 1)))
     return lambda: jax.block_until_ready(grad(params, xs))
 
 
@@ -89,38 +109,38 @@ def torch_lstm(batch, steps, n_in, hidden):
 IMPLEMENTATIONS = {
     "rnnbook scan": ours_scan,
     "rnnbook hoisted": ours_hoisted,
+    "rnnbook hoisted unroll=4": ours_hoisted_unroll4,
+    "rnnbook fused": ours_fused,
     "flax nnx.RNN": flax_rnn,
     "torch.nn.LSTM": torch_lstm,
 }
 
 
 def machine():
-    import flax
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "jax": jax.__version__,
-        "flax": flax.__version__,
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "device": jax.devices()[0].device_kind,
-    }
+    return {**common.machine("flax", "torch"), "torch_threads": torch.get_num_threads()}
+
+
+OURS = [name for name in IMPLEMENTATIONS if name.startswith("rnnbook")]
+FLAGS = ["--xla_cpu_use_thunk_runtime=false", "--xla_cpu_enable_fast_math=true", "--xla_cpu_use_xnnpack=true"]
+
+
+def flag_experiment(flags: str, repeats: int, inner: int) -> float:
+    """The plain scan at the main size in a fresh process with ``XLA_FLAGS=flags`` (read at JAX's start)."""
+    here = str(pathlib.Path(__file__).parent)
+    code = (
+        f"import sys; sys.path.insert(0, {here!r}); import lstm as b; "
+        f"print(b.median_time(b.ours_scan(64, 100, 64, 256), {repeats}, {inner}))"
+    )
+    env = {**os.environ, "XLA_FLAGS": flags}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return float(out.stdout.split()[-1])
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="the main size only, fewer repeats")
+    parser.add_argument("--quick", action="store_true", help="the main size only, fewer repeats, no flags")
     parser.add_argument("--out", type=pathlib.Path, default=RESULTS / "lstm.json")
     args = parser.parse_args(argv)
 
@@ -132,40 +152,40 @@ def main(argv=None):
     if not args.quick:
         sizes += [(64, t, 64, 256) for t in (25, 50, 200, 400)] + [(64, 100, 64, h) for h in (64, 128, 512)]
     rows = []
-    print(
-        f"{'batch':>5} {'time':>5} {'in':>4} {'hidden':>6}  "
-        + "  ".join(f"{n:>16}" for n in IMPLEMENTATIONS)
-        + "   torch/scan torch/hoisted flax/hoisted"
-    )
+    print(f"{'batch':>5} {'time':>5} {'in':>4} {'hidden':>6}  " + "  ".join(f"{n[:22]:>22}" for n in IMPLEMENTATIONS))
     for batch, steps, n_in, hidden in sizes:
         ms = {
             name: median_time(make(batch, steps, n_in, hidden), repeats, inner)
             for name, make in IMPLEMENTATIONS.items()
         }
+        best = min(OURS, key=ms.get)
         row = {
             "batch": batch,
             "time": steps,
             "input": n_in,
             "hidden": hidden,
             "ms": ms,
-            "torch_over_scan": ms["torch.nn.LSTM"] / ms["rnnbook scan"],
-            "torch_over_hoisted": ms["torch.nn.LSTM"] / ms["rnnbook hoisted"],
-            "flax_over_hoisted": ms["flax nnx.RNN"] / ms["rnnbook hoisted"],
+            "ours_best": best,
+            "torch_over_ours": {name: ms["torch.nn.LSTM"] / ms[name] for name in OURS},
+            "flax_over_ours": {name: ms["flax nnx.RNN"] / ms[name] for name in OURS},
         }
         rows.append(row)
         print(
             f"{batch:5d} {steps:5d} {n_in:4d} {hidden:6d}  "
-            + "  ".join(f"{ms[n]:13.1f} ms" for n in IMPLEMENTATIONS)
-            + f"   {row['torch_over_scan']:10.2f} {row['torch_over_hoisted']:13.2f} {row['flax_over_hoisted']:12.2f}",
+            + "  ".join(f"{ms[n]:19.1f} ms" for n in IMPLEMENTATIONS)
+            + f"   best of ours: {best}, torch/it {row['torch_over_ours'][best]:.2f}, "
+            + f"flax/it {row['flax_over_ours'][best]:.2f}",
             flush=True,
         )
+    flags = []
+    if not args.quick:
+        for flag in ["", *FLAGS]:
+            flags.append({"XLA_FLAGS": flag, "ms": flag_experiment(flag, repeats, inner)})
+            print(f"rnnbook scan, XLA_FLAGS={flag or '(none)'}: {flags[-1]['ms']:.1f} ms", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps(
-            {"benchmark": "lstm", "machine": machine(), "repeats": repeats, "inner": inner, "rows": rows}, indent=1
-        )
-        + "\n"
-    )
+    result = {"benchmark": "lstm", "machine": machine(), "repeats": repeats, "inner": inner, "rows": rows,
+              "xla_flags": flags}  # fmt: skip
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(args.out)
 
 

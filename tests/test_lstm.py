@@ -262,22 +262,35 @@ def test_bad_input(call, match):
         call()
 
 
-def test_hoisted_lstm_equals_the_scanned_cell_with_its_gradients():
+@pytest.mark.parametrize("variant", ["lstm_scan_hoisted", "lstm_scan_fused"])
+def test_fast_lstm_variants_equal_the_scanned_cell_with_their_gradients(variant):
+    run = getattr(lstm, variant)
     params = lstm.init_lstm(jax.random.key(0), 5, 7)
     xs = jax.random.normal(jax.random.key(1), (3, 11, 5))
     carry0 = (jax.random.normal(jax.random.key(2), (3, 7)), jax.random.normal(jax.random.key(3), (3, 7)))
-    ys, (h, c) = lstm.lstm_scan_hoisted(params, xs, carry0)
+    ys, (h, c) = run(params, xs, carry0)
     ys_ref, (h_ref, c_ref) = scan_cell(lstm.lstm_cell, params, xs, carry0)
     np.testing.assert_allclose(ys, ys_ref, atol=1e-6)
+    np.testing.assert_allclose(h, h_ref, atol=1e-6)
     np.testing.assert_allclose(c, c_ref, atol=1e-6)
-    loss = lambda f: lambda p, x: jnp.sum(f(p, x) ** 2)
-    g = jax.grad(loss(lambda p, x: lstm.lstm_scan_hoisted(p, x, carry0)[0]), argnums=(0, 1))(params, xs)
-    g_ref = jax.grad(loss(lambda p, x: scan_cell(lstm.lstm_cell, p, x, carry0)[0]), argnums=(0, 1))(params, xs)
-    for a, b in zip(jax.tree_util.tree_leaves(g), jax.tree_util.tree_leaves(g_ref)):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # A loss of every output: all states, the last h and the last c (the fused backward's three inputs).
+    a, b = jax.random.normal(jax.random.key(4), (3, 7)), jax.random.normal(jax.random.key(5), (3, 7))
+
+    def loss(f):
+        def value(p, x, carry):
+            ys, (h, c) = f(p, x, carry)
+            return jnp.sum(ys**2 * jnp.arange(11)[None, :, None]) + jnp.sum(h * a) + jnp.sum(c * b)
+
+        return value
+
+    g = jax.grad(loss(run), argnums=(0, 1, 2))(params, xs, carry0)
+    g_ref = jax.grad(loss(lambda p, x, k: scan_cell(lstm.lstm_cell, p, x, k)), argnums=(0, 1, 2))(params, xs, carry0)
+    assert jax.tree_util.tree_structure(g) == jax.tree_util.tree_structure(g_ref)
+    for got, want in zip(jax.tree_util.tree_leaves(g), jax.tree_util.tree_leaves(g_ref)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="modern cell only"):
-        lstm.lstm_scan_hoisted(lstm.init_lstm(jax.random.key(0), 5, 7, forget_gate=False), xs)
+        run(lstm.init_lstm(jax.random.key(0), 5, 7, forget_gate=False), xs)
     with pytest.raises(ValueError, match="4 features per step but the layer expects input_size=5"):
-        lstm.lstm_scan_hoisted(params, xs[..., :4])
+        run(params, xs[..., :4])
     with pytest.raises(ValueError, match="empty sequence"):
-        lstm.lstm_scan_hoisted(params, xs[:, :0])
+        run(params, xs[:, :0])
