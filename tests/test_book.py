@@ -480,3 +480,26 @@ def test_chapter_figures_and_cross_references_render(browser, server):
     assert page.locator("a[href*='glossary.html#term-RNN']").count() > 0
     assert page.locator("a[href*='bibliography'], a.reference.internal[href*='#id']").count() > 0
     page.close()
+
+
+def test_performance_appendix_reads_chapter_times_that_match_the_stored_notebooks(tmp_path):
+    """The appendix renders benchmarks/results/chapters.json; its chapter times must be those of the
+    notebooks as stored (re-run `python benchmarks/chapters.py` after re-executing a chapter)."""
+    out = tmp_path / "chapters.json"
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "chapters.py"),
+            "--out",
+            str(out),
+            "--report",
+            str(tmp_path / "none"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    fresh = json.loads(out.read_text())["chapters"]
+    committed = json.loads((ROOT / "benchmarks" / "results" / "chapters.json").read_text())["chapters"]
+    assert fresh == committed, "benchmarks/results/chapters.json is stale: run python benchmarks/chapters.py"
+    assert {r["chapter"] for r in fresh} == {pathlib.Path(c).name for c in CHAPTERS + APPENDICES} - {"performance"}
