@@ -47,10 +47,13 @@ figures: $(STAMP)
 	$(PY) -m rnnbook.figures
 
 # Re-execute every chapter in place, in a fresh kernel, top to bottom (after changing code or text).
+# Then the chapters' times are read again (benchmarks/chapters.py) and the Performance appendix, which
+# renders them, is re-executed last.
+EXECUTE := $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=900
 notebooks: $(STAMP)
-	for nb in book/*.ipynb; do \
-	  $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=900 $$nb || exit 1; \
-	done
+	for nb in $(filter-out book/performance.ipynb,$(wildcard book/*.ipynb)); do $(EXECUTE) $$nb || exit 1; done
+	$(PY) benchmarks/chapters.py
+	$(EXECUTE) book/performance.ipynb
 
 # Speed against peers, measured in one run on this machine (not part of `make test`): the LSTM layer
 # vs torch.nn.LSTM and Flax, word2vec vs gensim, and every chapter's time against its budget (from
