@@ -10,15 +10,17 @@ from __future__ import annotations
 import jax
 import numpy as np
 
+from ._types import Array, ArrayLike
 
-def concrete(x):
+
+def concrete(x: ArrayLike) -> np.ndarray | None:
     """The value of ``x`` as a NumPy array, or None if ``x`` is traced (inside jit/grad/vmap)."""
     if isinstance(x, jax.core.Tracer):
         return None
     return np.asarray(x)
 
 
-def check_sequence(xs, input_size: int, name: str = "xs"):
+def check_sequence(xs: ArrayLike, input_size: int, name: str = "xs") -> None:
     """``xs`` must be ``[batch, time, features]`` with ``time >= 1`` and ``features == input_size``."""
     shape = getattr(xs, "shape", None)
     if shape is None or len(shape) != 3:
@@ -35,7 +37,7 @@ def check_sequence(xs, input_size: int, name: str = "xs"):
         raise ValueError(f"{name} contains NaN or infinite values")
 
 
-def check_lengths(lengths, batch: int, time: int, name: str = "lengths"):
+def check_lengths(lengths: ArrayLike, batch: int, time: int, name: str = "lengths") -> None:
     """``lengths`` must be ``[batch]`` integers with ``1 <= length <= time``."""
     shape = getattr(lengths, "shape", None)
     if shape is None or tuple(shape) != (batch,):
@@ -50,18 +52,18 @@ def check_lengths(lengths, batch: int, time: int, name: str = "lengths"):
         )
 
 
-def check_state(h, batch: int, hidden: int, name: str = "h0"):
+def check_state(h: Array, batch: int, hidden: int, name: str = "h0") -> None:
     shape = getattr(h, "shape", None)
     if shape is None or tuple(shape) != (batch, hidden):
         raise ValueError(f"{name} must have shape [batch, hidden]=({batch}, {hidden}), got {shape}")
 
 
-def check_positive_int(value, name: str):
+def check_positive_int(value: object, name: str) -> None:
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
-def check_token_ids(ids, vocab_size: int, name: str):
+def check_token_ids(ids: ArrayLike, vocab_size: int, name: str) -> None:
     """``ids`` must be integer token ids ``[batch, time]`` with ``time >= 1``, each in ``[0, vocab_size)``."""
     shape = getattr(ids, "shape", None)
     if shape is None or len(shape) != 2:

@@ -6,18 +6,21 @@ seed (NumPy data sets drawn once), so every chapter sees the same data on every 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ._checks import check_positive_int
+from ._types import Array, ArrayLike, Key
 
 
 # --------------------------------------------------------------------------------------------
 # A real series: yearly sunspot numbers
 # --------------------------------------------------------------------------------------------
-def sunspots():
-    """Yearly mean sunspot numbers 1700-2008 as ``(years, values)`` float32 arrays.
+def sunspots() -> tuple[np.ndarray, np.ndarray]:
+    """Yearly mean sunspot numbers 1700-2008 as ``(years [309], values [309])`` float32 arrays.
 
     The data ship inside statsmodels (``statsmodels.datasets.sunspots``; public domain, from the
     National Geophysical Data Center), so nothing is downloaded.
@@ -28,7 +31,7 @@ def sunspots():
     return frame["YEAR"].to_numpy(np.float32), frame["SUNACTIVITY"].to_numpy(np.float32)
 
 
-def windows(series, p: int):
+def windows(series: ArrayLike, p: int) -> tuple[np.ndarray, np.ndarray]:
     """Sliding windows of a 1-D series: ``X[i] = series[i:i+p]``, ``y[i] = series[i+p]``."""
     check_positive_int(p, "p")
     series = np.asarray(series)
@@ -77,20 +80,23 @@ class CharVocab:
         return len(self.chars)
 
     def encode(self, text: str) -> np.ndarray:
+        """Character ids of ``text``: ``[len(text)]`` int32; a character outside the vocabulary is an error."""
         unknown = sorted(set(text) - set(self.index))
         if unknown:
             raise ValueError(f"text has characters outside the vocabulary: {unknown[:10]}")
         return np.fromiter((self.index[ch] for ch in text), np.int32, len(text))
 
-    def decode(self, ids) -> str:
+    def decode(self, ids: ArrayLike) -> str:
+        """The text of ``ids [length]`` (any shape is read in order); an id outside the vocabulary is an error."""
         ids = np.asarray(ids)
         if ids.size and (ids.min() < 0 or ids.max() >= len(self.chars)):
             raise ValueError(f"token id outside the vocabulary [0, {len(self.chars)}): {ids.min()}..{ids.max()}")
         return "".join(self.chars[i] for i in ids.ravel())
 
 
-def text_windows(ids, length: int):
-    """A ``batch_fn``-ready sampler of random windows: ``key -> (inputs, targets)``, targets shifted by one."""
+def text_windows(ids: ArrayLike, length: int) -> Callable[[Key], tuple[Array, Array]]:
+    """A ``batch_fn``-ready sampler of random windows of ``ids [N]``: ``(key, batch) -> (inputs, targets)``,
+    both ``[batch, length]``, the targets shifted by one."""
     ids = jnp.asarray(ids)
     check_positive_int(length, "length")
     if ids.ndim != 1 or len(ids) <= length + 1:
@@ -108,7 +114,7 @@ def text_windows(ids, length: int):
 # --------------------------------------------------------------------------------------------
 # Memory tasks
 # --------------------------------------------------------------------------------------------
-def flipflop(key, batch: int, time: int, p_command: float = 0.1):
+def flipflop(key: Key, batch: int, time: int, p_command: float = 0.1) -> tuple[Array, Array, Array]:
     """The flip-flop (latch) task: remember the last command, however long ago it came.
 
     Input ``x: [batch, time, 1]`` is +1 ("set"), -1 ("reset") or 0 (nothing) at each step; a
@@ -134,7 +140,7 @@ def flipflop(key, batch: int, time: int, p_command: float = 0.1):
     return x[..., None], target.T, jnp.minimum(lag.T, time)
 
 
-def adding_problem(key, batch: int, time: int):
+def adding_problem(key: Key, batch: int, time: int) -> tuple[Array, Array]:
     """The adding problem (Hochreiter & Schmidhuber 1997): add the two marked numbers.
 
     Each step carries a random value in [0, 1] and a marker bit; exactly two steps are marked, one
@@ -153,7 +159,7 @@ def adding_problem(key, batch: int, time: int):
     return jnp.stack([values, markers], axis=-1), jnp.sum(values * markers, axis=1)
 
 
-def delayed_echo(key, batch: int, time: int, delay: int):
+def delayed_echo(key: Key, batch: int, time: int, delay: int) -> tuple[Array, Array, Array]:
     """Repeat the input ``delay`` steps later: ``x_t`` in {-1, +1}, target ``y_t = x_{t-delay}``.
 
     Returns ``(x: [batch, time, 1], y: [batch, time, 1], mask: [batch, time])``; the first
@@ -174,7 +180,7 @@ NEGATIVE = ["bad", "dull", "awful", "boring"]
 VOCAB = ["<pad>", "not"] + FILLER + POSITIVE + NEGATIVE
 
 
-def reviews(n: int, seed: int, length: int = 12):
+def reviews(n: int, seed: int, length: int = 12) -> tuple[np.ndarray, np.ndarray]:
     """A toy sentiment task in which word order matters: negation flips the next word.
 
     Each review has ``length`` tokens from :data:`VOCAB`: fillers and one or three sentiment
@@ -210,7 +216,14 @@ def reviews(n: int, seed: int, length: int = 12):
     return tokens, labels
 
 
-def two_tones(key, batch: int, time: int, periods=(4.0, 9.0), p_switch: float = 0.05, noise: float = 0.3):
+def two_tones(
+    key: Key,
+    batch: int,
+    time: int,
+    periods: tuple[float, float] = (4.0, 9.0),
+    p_switch: float = 0.05,
+    noise: float = 0.3,
+) -> tuple[Array, Array]:
     """Frame labelling, a miniature of speech recognition: which of two tones is playing now?
 
     The signal is a sine whose period switches between ``periods`` with probability ``p_switch``
@@ -242,7 +255,14 @@ def tokenize_date(text: str) -> list[str]:
     return re.findall(r"\w+|[^\w\s]", text)
 
 
-def dates(n: int, seed: int, locales=DATE_LOCALES, formats=DATE_FORMATS, first_year: int = 1950, years: int = 100):
+def dates(
+    n: int,
+    seed: int,
+    locales: Sequence[str] = DATE_LOCALES,
+    formats: Sequence[str] = DATE_FORMATS,
+    first_year: int = 1950,
+    years: int = 100,
+) -> list[tuple[str, str]]:
     """Dates written as people write them, paired with their ISO form, from Babel's CLDR data.
 
     Each example is a random day in ``[first_year, first_year + years)`` written with
@@ -273,12 +293,14 @@ def dates(n: int, seed: int, locales=DATE_LOCALES, formats=DATE_FORMATS, first_y
     return out
 
 
-def copy_task(key, batch: int, min_len: int, max_len: int, n_symbols: int = 10, offset: int = 4):
+def copy_task(
+    key: Key, batch: int, min_len: int, max_len: int, n_symbols: int = 10, offset: int = 4
+) -> dict[str, Array]:
     """Copy a random sequence: the benchmark whose input length can be swept.
 
     Each source is ``L ~ U{min_len..max_len}`` symbols with ids ``offset .. offset+n_symbols-1``
     (ids below ``offset`` are the special tokens of :mod:`rnnbook.vocab`), padded to
-    ``max_len``; the target is the same sequence. Returns a seq2seq batch dict (as
+    ``max_len`` (``src [batch, max_len]``); the target is the same sequence. Returns a seq2seq batch dict (as
     :func:`rnnbook.seq2seq.make_batch`): ``src, src_len, tgt_in, tgt_out, tgt_len``. Traceable.
     """
     from .vocab import EOS, PAD, SOS
@@ -304,7 +326,7 @@ def copy_task(key, batch: int, min_len: int, max_len: int, n_symbols: int = 10, 
     }
 
 
-def bit_copy(key, batch: int, min_len: int, max_len: int, bits: int = 8):
+def bit_copy(key: Key, batch: int, min_len: int, max_len: int, bits: int = 8) -> tuple[Array, Array, Array]:
     """The NTM copy task (Graves et al. 2014): read random bit vectors, a delimiter, then write them back.
 
     Each sequence has ``L ~ U{min_len..max_len}`` random vectors of ``bits`` bits. Input ``x:

@@ -10,6 +10,7 @@ import argparse
 import pathlib
 
 import matplotlib
+from matplotlib.figure import Figure
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -67,7 +68,7 @@ def _canvas(width, height):
     return fig, ax
 
 
-def unrolled_rnn():
+def unrolled_rnn() -> Figure:
     """The recurrent loop (left) and the same network unrolled over four steps (right)."""
     fig, ax = _canvas(9.0, 3.2)
     # folded network
@@ -115,7 +116,7 @@ def unrolled_rnn():
     return fig
 
 
-def io_patterns():
+def io_patterns() -> Figure:
     """One-to-one, one-to-many, many-to-one and the two many-to-many patterns."""
     patterns = [
         ("one to one\n(FFNN: image class)", [0], [0], 1),
@@ -169,7 +170,7 @@ def _gate(ax, x, y, text, kind="gate"):
     ax.text(x, y, text, ha="center", va="center", fontsize=11, zorder=4)
 
 
-def lstm_cell():
+def lstm_cell() -> Figure:
     """The LSTM cell: the cell-state line on top, four gates below, the output at the right."""
     fig, ax = _canvas(8.5, 4.6)
     top, mid, low = 3.2, 1.9, 0.5
@@ -221,7 +222,7 @@ def lstm_cell():
     return fig
 
 
-def logo():
+def logo() -> Figure:
     """The book's logo: a state box with its recurrent loop."""
     fig, ax = _canvas(1.6, 1.6)
     _box(ax, 0, 0, "rnn", "h", w=1.0, h=0.6)
@@ -241,7 +242,7 @@ def logo():
     return fig
 
 
-def seq2seq_attention():
+def seq2seq_attention() -> Figure:
     """An encoder-decoder on a date: the encoder's summary starts the decoder; attention mixes
     the encoder states into a context vector at every decoder step (drawn for one step)."""
     fig, ax = _canvas(11.0, 4.4)
@@ -296,7 +297,7 @@ def seq2seq_attention():
     return fig
 
 
-def ntm():
+def ntm() -> Figure:
     """The Neural Turing Machine: a controller, two heads, and the memory they address."""
     fig, ax = _canvas(9.5, 4.4)
     _box(ax, 0, 0, r"$x_t$", "x", w=0.7, h=0.45)
@@ -373,7 +374,7 @@ def ntm():
     return fig
 
 
-def transformer():
+def transformer() -> Figure:
     """The encoder-decoder Transformer (pre-LN): two stacks of attention and feed-forward blocks."""
     fig, ax = _canvas(9.0, 7.6)
 
@@ -486,7 +487,7 @@ def transformer():
     return fig
 
 
-def word2vec():
+def word2vec() -> Figure:
     """CBOW (left) and skip-gram (right): the same two tables, used in opposite directions."""
     fig, axes = plt.subplots(1, 2, figsize=(10.0, 3.6))
     words = [r"$w_{t-2}$", r"$w_{t-1}$", r"$w_{t+1}$", r"$w_{t+2}$"]
@@ -533,7 +534,7 @@ def word2vec():
     return fig
 
 
-def chapter_map():
+def chapter_map() -> Figure:
     """The seven chapters and what each one takes from the ones before it."""
     fig, ax = _canvas(13.0, 2.6)
     boxes = {
@@ -590,14 +591,15 @@ FIGURES = {
 }
 
 
-def save(fig, path):
+def save(fig: Figure, path: str | pathlib.Path) -> None:
     """Save ``fig`` as SVG with no date and a fixed hash salt, so that the bytes are reproducible."""
     with matplotlib.rc_context({"svg.hashsalt": "rnnbook", "svg.fonttype": "path"}):
         fig.savefig(path, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": "rnnbook"})
     plt.close(fig)
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
+    """``python -m rnnbook.figures [--out DIR]``: draw every diagram and save it as ``DIR/<name>.svg``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT, help="output folder")
     args = parser.parse_args(argv)

@@ -12,12 +12,11 @@ import jax
 import jax.numpy as jnp
 
 from ._checks import check_positive_int
+from ._types import Array, DTypeLike, Key, Params
 from .rnn import torch_uniform
 
-Params = dict
 
-
-def init_gru(key, input_size: int, hidden_size: int, dtype=jnp.float32) -> Params:
+def init_gru(key: Key, input_size: int, hidden_size: int, dtype: DTypeLike = jnp.float32) -> Params:
     """GRU parameters drawn like ``torch.nn.GRU``: U(-1/sqrt(H), 1/sqrt(H))."""
     check_positive_int(input_size, "input_size")
     check_positive_int(hidden_size, "hidden_size")
@@ -40,7 +39,7 @@ def _gates(params: Params, h, x):
     return r, z, xn, W_hn, b_hn
 
 
-def gru_cell(params: Params, h, x):
+def gru_cell(params: Params, h: Array, x: Array) -> tuple[Array, Array]:
     r"""One GRU step in PyTorch's (and cuDNN's) convention. ``h: [batch, hidden]``, ``x: [batch, input]``.
 
     .. math::
@@ -58,13 +57,13 @@ def gru_cell(params: Params, h, x):
     return h, h
 
 
-def gru_cell_cho2014(params: Params, h, x):
+def gru_cell_cho2014(params: Params, h: Array, x: Array) -> tuple[Array, Array]:
     r"""One GRU step as in Cho et al. 2014: the reset gate acts on the state *before* the product,
 
     .. math:: n_t = \tanh\bigl(x_t W_{xn} + b_{xn} + (r_t \odot h_{t-1}) W_{hn} + b_{hn}\bigr).
 
-    Same parameters as :func:`gru_cell`, different function: weights trained under one
-    convention do not transfer to the other.
+    Same parameters and shapes as :func:`gru_cell` (``h: [batch, hidden]``, ``x: [batch, input]``),
+    different function: weights trained under one convention do not transfer to the other.
     """
     r, z, xn, W_hn, b_hn = _gates(params, h, x)
     n = jnp.tanh(xn + (r * h) @ W_hn + b_hn)

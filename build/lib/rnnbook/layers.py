@@ -15,6 +15,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from ._checks import check_lengths, check_positive_int, check_sequence
+from ._types import Array, ArrayLike, Carry
 from .gru import gru_cell, init_gru
 from .lstm import init_lstm, lstm_cell
 from .rnn import elman_cell, init_elman, scan_cell
@@ -36,7 +37,7 @@ CELLS = {
 }
 
 
-def reverse_padded(xs, lengths=None):
+def reverse_padded(xs: Array, lengths: ArrayLike | None = None) -> Array:
     """Reverse each sequence of ``xs: [batch, time, ...]`` within its own length.
 
     Padding stays where it is, so a reverse scan starts at each sequence's last real step rather
@@ -113,7 +114,9 @@ class Recurrent(nnx.Module):
             out.append(tuple(parts) if len(parts) > 1 else parts[0])
         return out
 
-    def __call__(self, xs, lengths=None, carry=None):
+    def __call__(
+        self, xs: Array, lengths: ArrayLike | None = None, carry: list[Carry] | None = None
+    ) -> tuple[Array, list[Carry]]:
         """Run over ``xs: [batch, time, input]``. Returns ``(ys, final_carries)``.
 
         ``ys: [batch, time, hidden * directions]`` (zero at padded steps); ``final_carries`` is a
@@ -139,7 +142,7 @@ class Recurrent(nnx.Module):
             inputs = jnp.concatenate(outs, axis=-1) if self.directions == 2 else outs[0]
         return inputs, finals
 
-    def step(self, carry: list, x):
+    def step(self, carry: list, x: Array) -> tuple[list[Carry], Array]:
         """One step of online inference: ``x: [batch, input]`` -> ``(new carry, y: [batch, hidden])``.
 
         Feeding a sequence one step at a time through ``step`` gives exactly the outputs of
@@ -161,4 +164,5 @@ class Recurrent(nnx.Module):
         return new, x
 
     def num_params(self) -> int:
+        """The number of trainable scalars (every ``nnx.Param`` of every layer)."""
         return sum(int(v.size) for v in jax.tree_util.tree_leaves(nnx.state(self, nnx.Param)))

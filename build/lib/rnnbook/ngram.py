@@ -16,6 +16,7 @@ Tokens are integer ids ``0..V-1``; every probability distribution sums to 1 over
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -28,7 +29,15 @@ class NGramLM:
     ``smoothing``: ``"kneser-ney"`` (discount ``d``) or ``"add-k"`` (constant ``k``).
     """
 
-    def __init__(self, ids, n: int, vocab_size: int, smoothing: str = "kneser-ney", d: float = 0.75, k: float = 1.0):
+    def __init__(
+        self,
+        ids: Sequence[int] | np.ndarray,
+        n: int,
+        vocab_size: int,
+        smoothing: str = "kneser-ney",
+        d: float = 0.75,
+        k: float = 1.0,
+    ):
         check_positive_int(n, "n")
         check_positive_int(vocab_size, "vocab_size")
         if smoothing not in ("kneser-ney", "add-k"):
@@ -89,7 +98,7 @@ class NGramLM:
         followers = table[h]
         return max(followers.get(word, 0) - self.d, 0) / total + self.d * len(followers) / total * lower
 
-    def prob(self, history, word: int) -> float:
+    def prob(self, history: Sequence[int], word: int) -> float:
         """``p(word | history)``; equal to ``distribution(history)[word]``, in constant time."""
         history = tuple(int(i) for i in history)[-(self.n - 1) :] if self.n > 1 else ()
         if self.smoothing == "kneser-ney":
@@ -97,8 +106,8 @@ class NGramLM:
         followers = self.counts[self.n].get(history, Counter())
         return (followers.get(int(word), 0) + self.k) / (self._totals[self.n].get(history, 0) + self.k * self.V)
 
-    def distribution(self, history) -> np.ndarray:
-        """``p(. | history)`` over the vocabulary (uses the last ``n - 1`` ids of ``history``)."""
+    def distribution(self, history: Sequence[int]) -> np.ndarray:
+        """``p(. | history)`` over the vocabulary, ``[V]`` (uses the last ``n - 1`` ids of ``history``)."""
         history = tuple(int(i) for i in history)[-(self.n - 1) :] if self.n > 1 else ()
         if len(history) < self.n - 1:
             raise ValueError(f"a {self.n}-gram model needs a history of {self.n - 1} ids, got {len(history)}")
@@ -112,8 +121,8 @@ class NGramLM:
             p[words] += np.fromiter(followers.values(), float)
         return p / (total + self.k * self.V)
 
-    def perplexity(self, ids) -> float:
-        """``exp(-mean log p(w_t | w_{t-n+1}..w_{t-1}))`` over the tokens of ``ids`` after the first ``n - 1``."""
+    def perplexity(self, ids: Sequence[int] | np.ndarray) -> float:
+        """``exp(-mean log p(w_t | w_{t-n+1}..w_{t-1}))`` over the tokens of ``ids [N]`` after the first ``n - 1``."""
         ids = [int(i) for i in ids]
         if len(ids) <= self.n - 1:
             raise ValueError(f"need more than n-1={self.n - 1} tokens to score, got {len(ids)}")

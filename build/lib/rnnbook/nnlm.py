@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from ._checks import check_positive_int
+from ._types import Array, ArrayLike, Key, Params, PyTree
 
 
-def init_nnlm(key, vocab_size: int, context: int, embed: int = 64, hidden: int = 128):
+def init_nnlm(key: Key, vocab_size: int, context: int, embed: int = 64, hidden: int = 128) -> Params:
     """Parameters for a model reading ``context`` previous words."""
     for value, name in [(vocab_size, "vocab_size"), (context, "context"), (embed, "embed"), (hidden, "hidden")]:
         check_positive_int(value, name)
@@ -33,19 +35,19 @@ def init_nnlm(key, vocab_size: int, context: int, embed: int = 64, hidden: int =
     }
 
 
-def nnlm_logits(params, histories):
+def nnlm_logits(params: Params, histories: Array) -> Array:
     """``histories: [batch, n-1]`` word ids -> next-word logits ``[batch, V]``."""
     x = params["C"][histories].reshape(histories.shape[0], -1)
     return jnp.tanh(x @ params["H"] + params["d"]) @ params["U"] + params["b"]
 
 
-def nnlm_loss(params, batch):
+def nnlm_loss(params: Params, batch: PyTree) -> Array:
     """Mean cross-entropy (nats) of the next word: ``batch = (histories [B, n-1], next words [B])``."""
     histories, targets = batch
     return optax.softmax_cross_entropy_with_integer_labels(nnlm_logits(params, histories), targets).mean()
 
 
-def windows(ids, context: int):
+def windows(ids: ArrayLike, context: int) -> tuple[np.ndarray, np.ndarray]:
     """All ``(history, next word)`` pairs of an id sequence: ``([N, context], [N])``."""
     ids = jnp.asarray(ids)
     check_positive_int(context, "context")
@@ -56,8 +58,9 @@ def windows(ids, context: int):
     return w[:, :-1], w[:, -1]
 
 
-def perplexity(params, ids, context: int, chunk: int = 4096) -> float:
-    """``exp`` of the mean cross-entropy over every position of ``ids`` after the first ``context``."""
+def perplexity(params: Params, ids: ArrayLike, context: int, chunk: int = 4096) -> float:
+    """``exp`` of the mean cross-entropy over every position of ``ids [N]`` after the first ``context``
+    (scored ``chunk`` windows at a time)."""
     histories, targets = windows(ids, context)
     loss = jax.jit(lambda h, t: optax.softmax_cross_entropy_with_integer_labels(nnlm_logits(params, h), t).sum())
     total = sum(float(loss(histories[i : i + chunk], targets[i : i + chunk])) for i in range(0, len(targets), chunk))

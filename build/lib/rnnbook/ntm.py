@@ -20,10 +20,13 @@ memory size runs with another.
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 
 from ._checks import check_positive_int, check_sequence
+from ._types import Array, Carry, Key, Params
 from .lstm import init_lstm, lstm_cell
 from .rnn import torch_uniform
 
@@ -36,7 +39,7 @@ SHIFTS = (-1, 0, 1)
 # --------------------------------------------------------------------------------------------
 # Addressing, reading, writing
 # --------------------------------------------------------------------------------------------
-def cosine_similarity(key, memory):
+def cosine_similarity(key: Key, memory: Array) -> Array:
     """``K[k, M_i] = k . M_i / (|k| |M_i|)`` for every slot: ``key [B, W]``, ``memory [B, N, W]`` -> ``[B, N]``."""
     dot = jnp.einsum("bw,bnw->bn", key, memory)
     # sqrt(|x|^2 + eps): finite, with a finite gradient, even for a zero key or an empty slot
@@ -44,17 +47,17 @@ def cosine_similarity(key, memory):
     return dot / (norm(key)[:, None] * norm(memory))
 
 
-def content_weights(memory, key, beta):
+def content_weights(memory: Array, key: Key, beta: Array) -> Array:
     """Content addressing (3.1): ``softmax_i(beta * cos(key, M_i))``; ``beta [B] >= 0`` sharpens."""
     return jax.nn.softmax(beta[:, None] * cosine_similarity(key, memory), axis=-1)
 
 
-def interpolate(w_content, w_prev, g):
+def interpolate(w_content: Array, w_prev: Array, g: Array) -> Array:
     """Interpolation gate (3.2): ``g * w_c + (1 - g) * w_prev``; ``g [B]`` in [0, 1]; g = 0 keeps the old focus."""
     return g[:, None] * w_content + (1 - g[:, None]) * w_prev
 
 
-def shift(w, s, shifts=SHIFTS):
+def shift(w: Array, s: Array, shifts: tuple[int, ...] = SHIFTS) -> Array:
     """Circular convolution (3.3): ``w~_i = sum_j w_j s[(i - j) mod N]``.
 
     ``s [B, len(shifts)]`` is a distribution over the allowed offsets ``shifts`` (default -1, 0,
@@ -63,23 +66,26 @@ def shift(w, s, shifts=SHIFTS):
     return sum(s[:, k : k + 1] * jnp.roll(w, offset, axis=-1) for k, offset in enumerate(shifts))
 
 
-def sharpen(w, gamma):
+def sharpen(w: Array, gamma: Array) -> Array:
     """Sharpening (3.4): ``w^gamma / sum(w^gamma)``, ``gamma [B] >= 1``, undoing the shift's blur."""
     w = (w + EPS) ** gamma[:, None]
     return w / jnp.sum(w, axis=-1, keepdims=True)
 
 
-def address(memory, w_prev, key, beta, g, s, gamma):
-    """The four addressing steps in order: content, interpolation, shift, sharpening."""
+def address(memory: Array, w_prev: Array, key: Key, beta: Array, g: Array, s: Array, gamma: Array) -> Array:
+    """The four addressing steps in order: content, interpolation, shift, sharpening.
+
+    ``memory [B, N, W]``, ``w_prev [B, N]``, ``key [B, W]``, ``beta, g, gamma [B]``, ``s [B, 3]`` -> ``w [B, N]``.
+    """
     return sharpen(shift(interpolate(content_weights(memory, key, beta), w_prev, g), s), gamma)
 
 
-def read(memory, w):
+def read(memory: Array, w: Array) -> Array:
     """Reading: ``r = sum_i w_i M_i``, a convex combination of the slots (``[B, W]``)."""
     return jnp.einsum("bn,bnw->bw", w, memory)
 
 
-def write(memory, w, erase, add):
+def write(memory: Array, w: Array, erase: Array, add: Array) -> Array:
     """Writing: erase then add, ``M_i <- M_i * (1 - w_i e) + w_i a``; ``erase`` in [0, 1]^W."""
     memory = memory * (1 - w[:, :, None] * erase[:, None, :])
     return memory + w[:, :, None] * add[:, None, :]
@@ -93,7 +99,7 @@ def head_sizes(width: int) -> dict:
     return {"key": width, "beta": 1, "g": 1, "s": len(SHIFTS), "gamma": 1}
 
 
-def init_ntm(key, input_size: int, output_size: int, *, controller: int = 100, width: int = 20):
+def init_ntm(key: Key, input_size: int, output_size: int, *, controller: int = 100, width: int = 20) -> Params:
     """Parameters of an NTM with an LSTM controller, one read head and one write head.
 
     The controller reads ``[x_t; r_{t-1}]``; a linear layer maps its output to the heads'
@@ -134,7 +140,7 @@ def _split_head(raw, width):
     }, raw[:, i:]
 
 
-def initial_state(params, batch: int, slots: int):
+def initial_state(params: Params, batch: int, slots: int) -> dict[str, Any]:
     """Memory filled with a small constant; both heads focused on slot 0; a zero read vector."""
     check_positive_int(batch, "batch")
     check_positive_int(slots, "slots")
@@ -151,8 +157,12 @@ def initial_state(params, batch: int, slots: int):
     }
 
 
-def ntm_cell(params, state, x):
-    """One step: controller, write head (erase, add), read head, output. Returns ``(state, (y, w_read, w_write))``."""
+def ntm_cell(params: Params, state: Carry, x: Array) -> tuple[dict[str, Any], tuple[Array, Array, Array]]:
+    """One step: controller, write head (erase, add), read head, output.
+
+    ``x [B, input]``; ``state`` as :func:`initial_state` makes it. Returns ``(state, (y [B, output],
+    w_read [B, N], w_write [B, N]))``.
+    """
     hidden = params["controller"]["W_h"].shape[0]
     width = params["W_y"].shape[0] - hidden
     lstm_carry, h = lstm_cell(params["controller"], state["lstm"], jnp.concatenate([x, state["read"]], -1))
@@ -180,7 +190,7 @@ def ntm_cell(params, state, x):
     return new, (y, w_read, w_write)
 
 
-def ntm_scan(params, xs, slots: int = 32):
+def ntm_scan(params: Params, xs: Array, slots: int = 32) -> tuple[Array, Array, Array, dict[str, Any]]:
     """Run the NTM over ``xs: [batch, time, input]`` with ``slots`` memory slots.
 
     Returns ``(logits [batch, time, output], w_read [batch, time, slots], w_write [...], final state)``.
@@ -196,16 +206,20 @@ def ntm_scan(params, xs, slots: int = 32):
 # --------------------------------------------------------------------------------------------
 # The copy task's loss and score
 # --------------------------------------------------------------------------------------------
-def bit_loss(logits, y, mask):
+def bit_loss(logits: Array, y: Array, mask: Array) -> Array:
     """Binary cross-entropy per asked-for bit (``optax.sigmoid_binary_cross_entropy``), averaged
-    over the steps where ``mask`` is 1 and summed over the bits of a vector."""
+    over the steps where ``mask`` is 1 and summed over the bits of a vector: ``logits, y [B, T, bits]``,
+    ``mask [B, T]`` -> a scalar."""
     import optax
 
     ce = optax.sigmoid_binary_cross_entropy(logits, y).sum(-1)
     return jnp.sum(ce * mask) / jnp.maximum(jnp.sum(mask), 1.0)
 
 
-def bit_errors(logits, y, mask):
-    """Wrong bits per sequence (the paper's measure): output bit = logit > 0, counted where ``mask`` is 1."""
+def bit_errors(logits: Array, y: Array, mask: Array) -> Array:
+    """Wrong bits per sequence (the paper's measure): output bit = logit > 0, counted where ``mask`` is 1.
+
+    ``logits, y [B, T, bits]``, ``mask [B, T]`` -> ``[B]``.
+    """
     wrong = jnp.sum(jnp.abs((logits > 0).astype(y.dtype) - y), axis=-1)
     return jnp.sum(wrong * mask, axis=-1)

@@ -20,20 +20,20 @@ import jax.numpy as jnp
 from flax import nnx
 
 from ._checks import check_lengths, check_positive_int, check_sequence, check_state
-
-Params = dict
+from ._types import Array, ArrayLike, Carry, DTypeLike, Key, Params
 
 
 # --------------------------------------------------------------------------------------------
 # The cell
 # --------------------------------------------------------------------------------------------
-def torch_uniform(key, shape, hidden_size: int, dtype=jnp.float32):
-    """PyTorch's default for recurrent weights and biases: U(-1/sqrt(hidden), 1/sqrt(hidden))."""
+def torch_uniform(key: Key, shape: tuple[int, ...], hidden_size: int, dtype: DTypeLike = jnp.float32) -> Array:
+    """PyTorch's default for recurrent weights and biases: U(-1/sqrt(hidden), 1/sqrt(hidden)), of ``shape``
+    (e.g. ``[input, hidden]``)."""
     bound = 1.0 / jnp.sqrt(hidden_size)
     return jax.random.uniform(key, shape, dtype, -bound, bound)
 
 
-def init_elman(key, input_size: int, hidden_size: int, dtype=jnp.float32) -> Params:
+def init_elman(key: Key, input_size: int, hidden_size: int, dtype: DTypeLike = jnp.float32) -> Params:
     """Parameters of an Elman cell, drawn like ``torch.nn.RNN``: U(-1/sqrt(H), 1/sqrt(H)).
 
     Returns ``{"W_xh": [input, hidden], "W_hh": [hidden, hidden], "b_h": [hidden]}``.
@@ -48,7 +48,7 @@ def init_elman(key, input_size: int, hidden_size: int, dtype=jnp.float32) -> Par
     }
 
 
-def elman_cell(params: Params, h, x):
+def elman_cell(params: Params, h: Array, x: Array) -> tuple[Array, Array]:
     r"""One step of the Elman network.
 
     .. math:: h_t = \tanh(x_t W_{xh} + h_{t-1} W_{hh} + b_h), \qquad y_t = h_t
@@ -63,7 +63,9 @@ def elman_cell(params: Params, h, x):
 # --------------------------------------------------------------------------------------------
 # The scan over time
 # --------------------------------------------------------------------------------------------
-def scan_cell(cell: Callable, params, xs, carry0, lengths=None):
+def scan_cell(
+    cell: Callable, params: Params, xs: Array, carry0: Carry, lengths: ArrayLike | None = None
+) -> tuple[Array, Carry]:
     """Run ``cell`` over the time axis of ``xs: [batch, time, features]`` with ``lax.scan``.
 
     ``lengths: [batch]`` (optional) marks steps ``t >= lengths[b]`` as padding: there the carry
@@ -91,7 +93,9 @@ def scan_cell(cell: Callable, params, xs, carry0, lengths=None):
     return jnp.swapaxes(ys, 0, 1), carry
 
 
-def rnn_scan(params: Params, xs, h0=None, lengths=None):
+def rnn_scan(
+    params: Params, xs: Array, h0: Array | None = None, lengths: ArrayLike | None = None
+) -> tuple[Array, Array]:
     """The Elman layer: all states ``hs: [batch, time, hidden]`` and the last state ``[batch, hidden]``.
 
     ``h0`` defaults to zeros. With ``lengths``, padded steps leave the state unchanged (their
@@ -109,10 +113,11 @@ def rnn_scan(params: Params, xs, h0=None, lengths=None):
     return scan_cell(elman_cell, params, xs, h0, lengths)
 
 
-def rnn_unrolled(params: Params, xs, h0=None):
+def rnn_unrolled(params: Params, xs: Array, h0: Array | None = None) -> tuple[Array, Array]:
     """The same layer written as a Python loop over time: the reference the scan is tested against.
 
-    Used only in tests and in the chapter's unrolling demo; never for training.
+    Same shapes as :func:`rnn_scan`: ``xs [batch, time, input]`` -> ``(hs [batch, time, hidden], h_last
+    [batch, hidden])``. Used only in tests and in the chapter's unrolling demo; never for training.
     """
     batch, time, _ = xs.shape
     h = jnp.zeros((batch, params["W_hh"].shape[0]), xs.dtype) if h0 is None else h0
@@ -126,7 +131,7 @@ def rnn_unrolled(params: Params, xs, h0=None):
 # --------------------------------------------------------------------------------------------
 # Back-propagation through time, by hand
 # --------------------------------------------------------------------------------------------
-def init_readout(key, hidden_size: int, output_size: int, dtype=jnp.float32) -> Params:
+def init_readout(key: Key, hidden_size: int, output_size: int, dtype: DTypeLike = jnp.float32) -> Params:
     """A linear readout ``y = h W_hy + b_y`` with ``W_hy: [hidden, output]``."""
     check_positive_int(hidden_size, "hidden_size")
     check_positive_int(output_size, "output_size")
@@ -136,7 +141,7 @@ def init_readout(key, hidden_size: int, output_size: int, dtype=jnp.float32) -> 
     }
 
 
-def sequence_loss(params: Params, readout: Params, xs, targets, h0=None):
+def sequence_loss(params: Params, readout: Params, xs: Array, targets: Array, h0: Array | None = None) -> Array:
     r"""The summed squared error of an Elman network with a linear readout:
 
     .. math:: L = \sum_{b,t} \tfrac12 \lVert h_t W_{hy} + b_y - d_t \rVert^2
@@ -151,7 +156,9 @@ def sequence_loss(params: Params, readout: Params, xs, targets, h0=None):
     return 0.5 * jnp.sum((ys - targets) ** 2)
 
 
-def bptt_grads(params: Params, readout: Params, xs, targets, h0=None):
+def bptt_grads(
+    params: Params, readout: Params, xs: Array, targets: Array, h0: Array | None = None
+) -> tuple[Array, Params, Params]:
     r"""Gradients of :func:`sequence_loss` by back-propagation through time, written out.
 
     Forward: :math:`a_t = x_t W_{xh} + h_{t-1} W_{hh} + b_h`, :math:`h_t = \tanh a_t`,
@@ -167,7 +174,8 @@ def bptt_grads(params: Params, readout: Params, xs, targets, h0=None):
     :math:`\partial L/\partial W_{xh} = \sum_t x_t^\top g_t`,
     :math:`\partial L/\partial b_h = \sum_t g_t`.
 
-    Returns ``(loss, grads_params, grads_readout)`` with the structure of the inputs.
+    ``xs: [batch, time, input]``, ``targets: [batch, time, output]``. Returns ``(loss, grads_params,
+    grads_readout)`` with the structure of the inputs.
     """
     hs, _ = rnn_scan(params, xs, h0)
     batch, time, _ = xs.shape
@@ -198,7 +206,7 @@ def bptt_grads(params: Params, readout: Params, xs, targets, h0=None):
     return loss, grads, grads_readout
 
 
-def carry_gradients(cell: Callable, params, xs, carry0, loss_fn: Callable):
+def carry_gradients(cell: Callable, params: Params, xs: Array, carry0: Carry, loss_fn: Callable) -> Carry:
     r"""How much the loss depends on the state after each step: :math:`\partial L / \partial h_t` for all t.
 
     ``loss_fn(ys, final_carry) -> scalar`` with ``ys: [batch, time, hidden]``. Works for the
@@ -224,7 +232,7 @@ def carry_gradients(cell: Callable, params, xs, carry0, loss_fn: Callable):
     return jax.tree_util.tree_map(lambda g: jnp.swapaxes(g, 0, 1), grads)
 
 
-def gradient_norms(grads):
+def gradient_norms(grads: Array) -> Array:
     """Per-step Euclidean norm of ``[batch, time, ...]`` gradients (over batch and features): ``[time]``.
 
     Computed as ``m * sqrt(sum((g / m)^2))`` with ``m = max |g|`` per step, so that exploding
@@ -239,7 +247,9 @@ def gradient_norms(grads):
 # --------------------------------------------------------------------------------------------
 # Truncated BPTT
 # --------------------------------------------------------------------------------------------
-def tbptt_states(params: Params, xs, k1: int, k2: int, h0=None, cell: Callable = elman_cell):
+def tbptt_states(
+    params: Params, xs: Array, k1: int, k2: int, h0: Array | None = None, cell: Callable = elman_cell
+) -> Array:
     """States with the forward values of :func:`rnn_scan` but gradients truncated as in TBPTT(k1, k2).
 
     Truncated BPTT (Williams & Peng 1990) walks the sequence in blocks of ``k1`` steps and, for
@@ -305,7 +315,7 @@ class ElmanRNN(nnx.Module):
     def params(self) -> Params:
         return {"W_xh": self.W_xh[...], "W_hh": self.W_hh[...], "b_h": self.b_h[...]}
 
-    def __call__(self, xs, lengths=None, h0=None):
+    def __call__(self, xs: Array, lengths: ArrayLike | None = None, h0: Array | None = None) -> tuple[Array, Array]:
         return rnn_scan(self.params, xs, h0=h0, lengths=lengths)
 
 
@@ -324,6 +334,6 @@ class ElmanModel(nnx.Module):
         self.rnn = ElmanRNN(input_size, hidden_size, rngs=rngs)
         self.readout = nnx.Linear(hidden_size, output_size, rngs=rngs)
 
-    def __call__(self, xs, lengths=None):
+    def __call__(self, xs: Array, lengths: ArrayLike | None = None) -> Array:
         hs, h_last = self.rnn(xs, lengths=lengths)
         return self.readout(hs if self.output == "all" else h_last)

@@ -22,6 +22,8 @@ Scores: additive (Bahdanau) ``e_tj = v^T tanh(W_q s_{t-1} + W_k k_j)``; multipli
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -30,6 +32,7 @@ import optax
 from flax import nnx
 
 from ._checks import check_lengths, check_positive_int, check_token_ids
+from ._types import Array, ArrayLike, Key, PyTree
 from .layers import Recurrent
 from .vocab import EOS, PAD, SOS
 
@@ -39,7 +42,7 @@ NEG_INF = -jnp.inf
 # --------------------------------------------------------------------------------------------
 # Attention: scores, masked softmax, context
 # --------------------------------------------------------------------------------------------
-def additive_scores(query, keys_proj, W_q, v):
+def additive_scores(query: Array, keys_proj: Array, W_q: Array, v: Array) -> Array:
     """Bahdanau scores ``e_j = v^T tanh(W_q q + k'_j)`` with ``k'_j = W_k k_j`` precomputed.
 
     ``query: [batch, Hq]``, ``keys_proj: [batch, S, A]``, ``W_q: [Hq, A]``, ``v: [A]`` ->
@@ -48,7 +51,7 @@ def additive_scores(query, keys_proj, W_q, v):
     return jnp.tanh((query @ W_q)[:, None, :] + keys_proj) @ v
 
 
-def multiplicative_scores(query, keys_proj):
+def multiplicative_scores(query: Array, keys_proj: Array) -> Array:
     """Luong "general" scores ``e_j = q^T W k_j`` with ``k'_j = W k_j`` precomputed.
 
     ``query: [batch, H]``, ``keys_proj: [batch, S, H]`` -> ``[batch, S]``. With ``W = I / sqrt(H)``
@@ -57,17 +60,18 @@ def multiplicative_scores(query, keys_proj):
     return jnp.einsum("bh,bsh->bs", query, keys_proj)
 
 
-def masked_softmax(scores, mask):
+def masked_softmax(scores: Array, mask: Array) -> Array:
     """Softmax over the last axis of ``scores`` where ``mask`` is True; exactly 0 elsewhere.
 
-    Every row must have at least one True entry (a sequence has at least one real token).
+    ``scores, mask: [batch, S]`` -> ``[batch, S]``. Every row must have at least one True entry (a
+    sequence has at least one real token).
     """
     scores = jnp.where(mask, scores, NEG_INF)
     weights = jax.nn.softmax(scores, axis=-1)
     return jnp.where(mask, weights, 0.0)
 
 
-def attend(weights, values):
+def attend(weights: Array, values: Array) -> Array:
     """The context ``sum_j a_j v_j``: ``weights: [batch, S]``, ``values: [batch, S, D]`` -> ``[batch, D]``."""
     return jnp.einsum("bs,bsd->bd", weights, values)
 
@@ -132,7 +136,7 @@ class Seq2Seq(nnx.Module):
         self.out = nnx.Linear(hidden + enc_size, tgt_vocab, rngs=rngs)
 
     # ----------------------------------------------------------------------------------------
-    def encode(self, src, src_len):
+    def encode(self, src: Array, src_len: Array) -> dict[str, Any]:
         """Run the encoder. Returns a dict: ``keys`` (attention's precomputed key projections),
         ``values: [batch, S, enc]`` (the encoder states), ``mask: [batch, S]``, ``summary:
         [batch, enc]`` and the decoder's initial ``carry``."""
@@ -165,7 +169,7 @@ class Seq2Seq(nnx.Module):
             p.update(W_q=self.W_q.kernel[...], v=self.v[...])
         return p
 
-    def step_fn(self):
+    def step_fn(self) -> Callable:
         """``step(params, enc, carry, token) -> (carry, logits, weights)``: one decoder step."""
         cell, attention = self.decoder._cell, self.attention
 
@@ -188,7 +192,9 @@ class Seq2Seq(nnx.Module):
 
         return step
 
-    def __call__(self, src, src_len, tgt_in, *, sample_prob: float = 0.0, key=None):
+    def __call__(
+        self, src: Array, src_len: Array, tgt_in: Array, *, sample_prob: float = 0.0, key: Key | None = None
+    ) -> tuple[Array, Array]:
         """Teacher forcing: logits ``[batch, T, tgt_vocab]`` and attention weights ``[batch, T, S]``.
 
         The decoder reads ``tgt_in`` (``<SOS>`` + target). With ``sample_prob > 0`` (scheduled
@@ -218,13 +224,19 @@ class Seq2Seq(nnx.Module):
         return jnp.swapaxes(logits, 0, 1), jnp.swapaxes(weights, 0, 1)
 
     def num_params(self) -> int:
+        """The number of trainable scalars."""
         return sum(int(v.size) for v in jax.tree_util.tree_leaves(nnx.state(self, nnx.Param)))
 
 
 # --------------------------------------------------------------------------------------------
 # Batches and the loss
 # --------------------------------------------------------------------------------------------
-def make_batch(src_ids, tgt_ids, src_length: int | None = None, tgt_length: int | None = None):
+def make_batch(
+    src_ids: Sequence[np.ndarray],
+    tgt_ids: Sequence[np.ndarray],
+    src_length: int | None = None,
+    tgt_length: int | None = None,
+) -> dict[str, Array]:
     """Pad lists of source and target id arrays into the arrays the model trains on.
 
     Returns a dict of NumPy arrays: ``src [N, S]``, ``src_len [N]``, ``tgt_in [N, T]`` (``<SOS>``
@@ -243,9 +255,9 @@ def make_batch(src_ids, tgt_ids, src_length: int | None = None, tgt_length: int 
     return {"src": src, "src_len": src_len, "tgt_in": tgt_in, "tgt_out": tgt_out, "tgt_len": tgt_len}
 
 
-def loss_fn(model: Seq2Seq, batch, *, sample_prob: float = 0.0, key=None):
+def loss_fn(model: Seq2Seq, batch: PyTree, *, sample_prob: float = 0.0, key: Key | None = None) -> Array:
     """Mean cross-entropy per real target token (``optax.softmax_cross_entropy_with_integer_labels``);
-    padding contributes nothing."""
+    padding contributes nothing. ``batch`` as :func:`make_batch` makes it (``tgt_out [batch, T]``)."""
     logits, _ = model(batch["src"], batch["src_len"], batch["tgt_in"], sample_prob=sample_prob, key=key)
     ce = optax.softmax_cross_entropy_with_integer_labels(logits, batch["tgt_out"])
     mask = jnp.arange(ce.shape[1])[None, :] < batch["tgt_len"][:, None]
@@ -270,7 +282,7 @@ def _check_decode_args(src, src_len, max_len, model=None):
     check_lengths(jnp.asarray(src_len), *src.shape, "src_len")
 
 
-def greedy_decode(model: Seq2Seq, src, src_len, max_len: int):
+def greedy_decode(model: Seq2Seq, src: Array, src_len: Array, max_len: int) -> tuple[Array, Array, Array]:
     """Feed back the most probable token at each step until ``<EOS>`` or ``max_len`` tokens.
 
     Returns ``(tokens [batch, max_len], log-probability [batch], attention [batch, max_len, S])``;
@@ -318,7 +330,9 @@ def _greedy(graphdef, state, src, src_len, max_len):
     return out, score, attn
 
 
-def beam_search(model: Seq2Seq, src, src_len, max_len: int, width: int = 4, alpha: float = 0.0):
+def beam_search(
+    model: Seq2Seq, src: Array, src_len: Array, max_len: int, width: int = 4, alpha: float = 0.0
+) -> tuple[Array, Array]:
     """Beam search: keep the ``width`` most probable partial outputs at every step.
 
     A hypothesis ends at ``<EOS>`` (it then stays in the beam, unchanged, competing with the
@@ -382,7 +396,7 @@ def _beam(graphdef, state, src, src_len, max_len, K, alpha):
     return tokens[jnp.arange(B), best], norm[jnp.arange(B), best]
 
 
-def sequence_log_prob(model: Seq2Seq, src, src_len, tokens):
+def sequence_log_prob(model: Seq2Seq, src: Array, src_len: Array, tokens: Array) -> Array:
     """``log p(tokens | src)`` under teacher forcing, summed up to and including the first ``<EOS>``
     (or over all of ``tokens`` if none), with PAD and SOS forbidden as in decoding. ``tokens:
     [batch, L]``. Used to check that decoders return the scores they claim."""
@@ -396,8 +410,11 @@ def sequence_log_prob(model: Seq2Seq, src, src_len, tokens):
     return jnp.sum(jnp.where(ended_before == 0, picked, 0.0), axis=1)
 
 
-def exact_match(pred, tgt_out) -> np.ndarray:
-    """Per sequence: does the prediction equal the reference, up to and including ``<EOS>``?"""
+def exact_match(pred: ArrayLike, tgt_out: ArrayLike) -> np.ndarray:
+    """Per sequence: does the prediction equal the reference, up to and including ``<EOS>``?
+
+    ``pred [batch, L1]``, ``tgt_out [batch, L2]`` (padded with ``<PAD>``) -> ``[batch]`` booleans.
+    """
     pred, tgt_out = np.asarray(pred), np.asarray(tgt_out)
     L = max(pred.shape[1], tgt_out.shape[1])
     pad = lambda a: np.pad(a, ((0, 0), (0, L - a.shape[1])), constant_values=PAD)

@@ -8,6 +8,7 @@ into known pieces: "unkindness" -> "un", "kind", "ness</w>" once those pieces ar
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping, Sequence
 
 from ._checks import check_positive_int
 
@@ -34,7 +35,7 @@ def _merge(symbols: tuple, pair: tuple) -> tuple:
     return tuple(out)
 
 
-def learn_bpe(word_counts, merges: int) -> list[tuple[str, str]]:
+def learn_bpe(word_counts: Mapping[str, int], merges: int) -> list[tuple[str, str]]:
     """The first ``merges`` merges learned from ``word_counts`` (a mapping word -> count).
 
     Ties between equally frequent pairs go to the pair met first (words in the order given, symbols
@@ -55,7 +56,7 @@ def learn_bpe(word_counts, merges: int) -> list[tuple[str, str]]:
     return learned
 
 
-def segment(word: str, merges) -> list[str]:
+def segment(word: str, merges: Sequence[tuple[str, str]]) -> list[str]:
     """Split ``word`` by applying ``merges`` in the order they were learned."""
     if not word:
         raise ValueError("cannot segment an empty word")

@@ -22,6 +22,7 @@ from flax import nnx
 from tqdm import tqdm
 
 from ._checks import check_positive_int
+from ._types import Array, ArrayLike, Key, PyTree
 
 
 @dataclasses.dataclass
@@ -34,6 +35,7 @@ class History:
     seconds: float = 0.0  # wall time, compilation included
 
     def best_val(self) -> float:
+        """The lowest validation loss recorded (NaN if none was)."""
         return float(min(self.val_loss)) if self.val_loss else float("nan")
 
 
@@ -78,7 +80,7 @@ def _progress_file():
     return sys.stdout
 
 
-def shard_batch(batch, mesh: jax.sharding.Mesh, axis: str = "data"):
+def shard_batch(batch: PyTree, mesh: jax.sharding.Mesh, axis: str = "data") -> PyTree:
     """Split every array of ``batch`` along its leading (example) axis over the mesh axis ``axis``.
 
     Inside ``jit`` this is a sharding constraint (XLA partitions the computation that follows);
@@ -107,7 +109,7 @@ def shard_batch(batch, mesh: jax.sharding.Mesh, axis: str = "data"):
     return jax.tree_util.tree_map(place, batch)
 
 
-def replicate(tree, mesh: jax.sharding.Mesh):
+def replicate(tree: PyTree, mesh: jax.sharding.Mesh) -> PyTree:
     """Place a full copy of every array of ``tree`` on every device of ``mesh``."""
     return jax.device_put(tree, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
 
@@ -117,20 +119,20 @@ def fit(
     loss_fn: Callable,
     batch_fn: Callable,
     *,
-    key,
+    key: Key,
     epochs: int,
     steps_per_epoch: int = 100,
     optimizer: optax.GradientTransformation | None = None,
     learning_rate: float = 1e-3,
     clip_norm: float | None = None,
-    val_batch=None,
+    val_batch: PyTree | None = None,
     keep_best: bool = False,
     target_loss: float | None = None,
     progress: bool = True,
     desc: str = "training",
     mesh: jax.sharding.Mesh | None = None,
     batch_axis: str = "data",
-):
+) -> tuple[Any, History]:
     """Train ``model`` to minimise ``loss_fn(model, batch)``; return ``(trained model, History)``.
 
     * ``batch_fn(key) -> batch``: draws a training batch; must be traceable by JAX (a fixed
@@ -230,7 +232,7 @@ def fit(
     return trained, history
 
 
-def minibatches(data, batch_size: int):
+def minibatches(data: PyTree, batch_size: int) -> Callable[[Key], PyTree]:
     """A ``batch_fn`` drawing ``batch_size`` rows (with replacement) of every array in ``data``."""
     leaves = jax.tree_util.tree_leaves(data)
     if not leaves:
@@ -247,6 +249,6 @@ def minibatches(data, batch_size: int):
     return batch_fn
 
 
-def accuracy(logits, labels) -> float:
-    """Share of argmax predictions equal to ``labels`` (any leading shape)."""
+def accuracy(logits: Array, labels: ArrayLike) -> float:
+    """Share of argmax predictions equal to ``labels``: ``logits [..., classes]``, ``labels [...]``."""
     return float(jnp.mean(jnp.argmax(logits, -1) == labels))

@@ -16,12 +16,15 @@ step reads and extends a key/value cache, so generating token ``t`` costs one po
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
 from ._checks import check_lengths, check_positive_int, check_token_ids
+from ._types import Array, ArrayLike, Key
 
 NEG_INF = -jnp.inf
 
@@ -29,7 +32,7 @@ NEG_INF = -jnp.inf
 # --------------------------------------------------------------------------------------------
 # Attention
 # --------------------------------------------------------------------------------------------
-def scaled_dot_product_attention(q, k, v, mask=None):
+def scaled_dot_product_attention(q: Array, k: Array, v: Array, mask: Array | None = None) -> tuple[Array, Array]:
     """``softmax(q k^T / sqrt(d)) v`` per head.
 
     ``q: [B, Tq, H, d]``, ``k, v: [B, Tk, H, d]``, ``mask``: bool, broadcastable to ``[B, H, Tq,
@@ -45,17 +48,17 @@ def scaled_dot_product_attention(q, k, v, mask=None):
     return jnp.einsum("bhqk,bkhd->bqhd", weights, v), weights
 
 
-def causal_mask(length: int):
+def causal_mask(length: int) -> Array:
     """``[1, 1, T, T]``: position t may attend to positions 0..t only."""
     return jnp.tril(jnp.ones((length, length), bool))[None, None]
 
 
-def padding_mask(lengths, length: int):
+def padding_mask(lengths: ArrayLike, length: int) -> Array:
     """``[B, 1, 1, T]``: keys at positions ``>= lengths[b]`` are padding."""
     return (jnp.arange(length)[None, :] < lengths[:, None])[:, None, None, :]
 
 
-def sinusoidal_positions(length: int, dim: int):
+def sinusoidal_positions(length: int, dim: int) -> Array:
     """``PE[p, 2i] = sin(p / 10000^(2i/d))``, ``PE[p, 2i+1] = cos(p / 10000^(2i/d))``: ``[length, dim]``."""
     check_positive_int(length, "length")
     check_positive_int(dim, "dim")
@@ -83,10 +86,11 @@ class MultiHeadAttention(nnx.Module):
         self.d_model, self.heads = d_model, heads
         self.q, self.k, self.v, self.o = (nnx.Linear(d_model, d_model, rngs=rngs) for _ in range(4))
 
-    def split(self, x):
+    def split(self, x: Array) -> Array:
+        """``[B, T, d_model]`` -> ``[B, T, heads, d_model // heads]``."""
         return x.reshape(x.shape[:-1] + (self.heads, self.d_model // self.heads))
 
-    def __call__(self, x_q, x_kv, mask=None):
+    def __call__(self, x_q: Array, x_kv: Array, mask: Array | None = None) -> tuple[Array, Array]:
         """Returns ``(out [B, Tq, d_model], weights [B, H, Tq, Tk])``."""
         out, weights = scaled_dot_product_attention(
             self.split(self.q(x_q)), self.split(self.k(x_kv)), self.split(self.v(x_kv)), mask
@@ -100,7 +104,8 @@ class FeedForward(nnx.Module):
     def __init__(self, d_model: int, d_ff: int, *, rngs: nnx.Rngs):
         self.w1, self.w2 = nnx.Linear(d_model, d_ff, rngs=rngs), nnx.Linear(d_ff, d_model, rngs=rngs)
 
-    def __call__(self, x):
+    def __call__(self, x: Array) -> Array:
+        """``relu(x W1 + b1) W2 + b2``, position by position: ``[B, T, d_model]`` -> ``[B, T, d_model]``."""
         return self.w2(jax.nn.relu(self.w1(x)))
 
 
@@ -123,7 +128,8 @@ class EncoderLayer(nnx.Module):
         self.norm1, self.norm2 = (nnx.LayerNorm(d_model, epsilon=1e-5, rngs=rngs) for _ in range(2))
         self.norm_first, self.residual = norm_first, residual
 
-    def __call__(self, x, mask=None):
+    def __call__(self, x: Array, mask: Array | None = None) -> Array:
+        """``x [B, T, d_model]`` -> ``[B, T, d_model]``; ``mask`` broadcasts to ``[B, heads, T, T]``."""
         x = _sublayer(x, lambda h: self.attn(h, h, mask)[0], self.norm1, self.norm_first, self.residual)
         return _sublayer(x, self.ff, self.norm2, self.norm_first, self.residual)
 
@@ -138,7 +144,9 @@ class DecoderLayer(nnx.Module):
         self.norms = nnx.List([nnx.LayerNorm(d_model, epsilon=1e-5, rngs=rngs) for _ in range(3)])
         self.norm_first = norm_first
 
-    def __call__(self, x, memory, self_mask, memory_mask):
+    def __call__(self, x: Array, memory: Array, self_mask: Array, memory_mask: Array) -> tuple[Array, Array]:
+        """``x [B, T, d_model]``, ``memory [B, S, d_model]`` -> ``(out [B, T, d_model], cross-attention
+        [B, heads, T, S])``."""
         x = _sublayer(x, lambda h: self.self_attn(h, h, self_mask)[0], self.norms[0], self.norm_first, True)
         cross = {}
 
@@ -209,10 +217,11 @@ class Transformer(nnx.Module):
         return table(ids) * np.sqrt(self.d_model) + jax.lax.dynamic_slice_in_dim(self.pos[...], offset, ids.shape[1])
 
     def num_params(self) -> int:
+        """The number of trainable scalars."""
         return sum(int(v.size) for v in jax.tree_util.tree_leaves(nnx.state(self, nnx.Param)))
 
     # ----------------------------------------------------------------------------------------
-    def encode_states(self, src, src_len):
+    def encode_states(self, src: Array, src_len: Array) -> tuple[Array, Array]:
         """The encoder's output ``[B, S, d_model]`` and the source padding mask ``[B, 1, 1, S]``."""
         check_token_ids(src, self.src_vocab, "src")
         src_len = jnp.asarray(src_len)
@@ -225,7 +234,9 @@ class Transformer(nnx.Module):
             x = layer(x, mask)
         return (self.enc_norm(x) if self.norm_first else x), mask
 
-    def __call__(self, src, src_len, tgt_in, *, sample_prob: float = 0.0, key=None):
+    def __call__(
+        self, src: Array, src_len: Array, tgt_in: Array, *, sample_prob: float = 0.0, key: Key | None = None
+    ) -> tuple[Array, Array]:
         """Teacher forcing over the whole target at once (the causal mask hides the future)."""
         if sample_prob:
             raise ValueError("scheduled sampling is not implemented for the Transformer (sample_prob must be 0)")
@@ -242,7 +253,7 @@ class Transformer(nnx.Module):
         return self.out(x), weights.mean(axis=1)
 
     # ---------------------------------------------------------------- the decoding protocol
-    def encode(self, src, src_len):
+    def encode(self, src: Array, src_len: Array) -> dict[str, Array]:
         """Everything a decoder step needs, each with the batch first (beam search repeats it):
         the memory's cross-attention keys and values per layer, its mask, and an empty self-
         attention cache ``carry`` (keys, values per layer for ``max_len`` positions, and ``t``)."""
@@ -255,9 +266,10 @@ class Transformer(nnx.Module):
         return {"cross_k": cross_k, "cross_v": cross_v, "mask": mem_mask[:, 0, 0, :], "carry": carry}
 
     def decoder_params(self) -> dict:
+        """What :meth:`step_fn` takes besides the cache: the output projection ``W_o [d_model, V]``."""
         return {"W_o": self.out.kernel[...]}
 
-    def step_fn(self):
+    def step_fn(self) -> Callable:
         """``step(params, enc, cache, token) -> (cache, logits [B, V], cross-attention [B, S])``."""
 
         def step(p, enc, cache, token):

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from ._types import ArrayLike
+
 PAD, SOS, EOS, UNK = 0, 1, 2, 3
 SPECIALS = ("<PAD>", "<SOS>", "<EOS>", "<UNK>")
 
@@ -50,14 +52,15 @@ class Vocab:
         return token in self.index
 
     def encode(self, tokens: Sequence[str], *, sos: bool = False, eos: bool = False) -> np.ndarray:
-        """Token ids of ``tokens``; unknown tokens become ``<UNK>``. Optionally framed by SOS/EOS."""
+        """Token ids of ``tokens``, ``[len(tokens)]`` int32 (+1 for each of SOS/EOS if asked); unknown tokens
+        become ``<UNK>``."""
         if isinstance(tokens, str):
             raise ValueError("encode takes a sequence of tokens, not a string: tokenise it first")
         ids = [self.index.get(t, UNK) for t in tokens]
         return np.array(([SOS] if sos else []) + ids + ([EOS] if eos else []), np.int32)
 
-    def decode(self, ids, *, strip: bool = True) -> list[str]:
-        """Tokens of ``ids``. With ``strip``, stop at the first ``<EOS>`` and drop PAD and SOS."""
+    def decode(self, ids: ArrayLike, *, strip: bool = True) -> list[str]:
+        """Tokens of ``ids [length]``. With ``strip``, stop at the first ``<EOS>`` and drop PAD and SOS."""
         ids = np.asarray(ids)
         if ids.ndim != 1:
             raise ValueError(f"decode takes one sequence of ids (rank 1), got shape {ids.shape}")
@@ -84,7 +87,7 @@ class Vocab:
         return unknown / total if total else 0.0
 
 
-def pad_batch(seqs: Sequence[np.ndarray], length: int | None = None):
+def pad_batch(seqs: Sequence[np.ndarray], length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Stack id sequences into ``[batch, length]`` padded with ``<PAD>``; also return ``lengths``.
 
     ``length`` defaults to the longest sequence; a longer sequence raises ``ValueError``.

@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ._checks import check_positive_int
+from ._types import Array, ArrayLike, Key, Params, PyTree
 
 
 # --------------------------------------------------------------------------------------------
@@ -43,7 +45,7 @@ class WordVocab:
 
     UNK = "<UNK>"
 
-    def __init__(self, tokens, min_count: int = 5):
+    def __init__(self, tokens: Sequence[str], min_count: int = 5):
         check_positive_int(min_count, "min_count")
         counts = Counter(tokens)
         if not counts:
@@ -62,17 +64,19 @@ class WordVocab:
     def __contains__(self, word):
         return word in self.index and word != self.UNK
 
-    def encode(self, tokens) -> np.ndarray:
+    def encode(self, tokens: Sequence[str]) -> np.ndarray:
+        """Ids of ``tokens``, ``[len(tokens)]`` int32; a word outside the vocabulary becomes ``<UNK>`` (0)."""
         return np.array([self.index.get(t, 0) for t in tokens], np.int32)
 
-    def decode(self, ids) -> list[str]:
+    def decode(self, ids: ArrayLike) -> list[str]:
+        """The words of ``ids [length]`` (any shape is read in order)."""
         ids = np.asarray(ids)
         if ids.size and (ids.min() < 0 or ids.max() >= len(self)):
             raise ValueError(f"word id outside the vocabulary [0, {len(self)}): {ids.min()}..{ids.max()}")
         return [self.words[i] for i in ids.ravel()]
 
 
-def keep_probabilities(counts, t: float = 1e-3):
+def keep_probabilities(counts: ArrayLike, t: float = 1e-3) -> np.ndarray:
     """word2vec's subsampling: keep a word of frequency ``f`` with ``min(1, (sqrt(f/t) + 1) t / f)``.
 
     ``counts[0]`` (``<UNK>``) is excluded, from the total as well: word2vec drops the words below
@@ -88,16 +92,18 @@ def keep_probabilities(counts, t: float = 1e-3):
     return np.where(counts > 0, np.minimum(p, 1.0), 0.0).astype(np.float32)
 
 
-def noise_distribution(counts, power: float = 0.75):
-    """The negative-sampling distribution ``count^power / sum``; ``<UNK>`` (id 0) is never drawn."""
+def noise_distribution(counts: ArrayLike, power: float = 0.75) -> np.ndarray:
+    """The negative-sampling distribution ``count^power / sum`` over ``counts [V]``: ``[V]``; ``<UNK>`` (id 0)
+    is never drawn."""
     counts = np.asarray(counts, np.float64).copy()
     counts[0] = 0.0
     p = counts**power
     return (p / p.sum()).astype(np.float32)
 
 
-def offset_distribution(window: int):
-    """``P(|offset| = d)`` for ``d = 1..window`` under word2vec's dynamic window: proportional to ``window - d + 1``."""
+def offset_distribution(window: int) -> np.ndarray:
+    """``P(|offset| = d)`` for ``d = 1..window`` under word2vec's dynamic window: proportional to
+    ``window - d + 1``, ``[window]``."""
     check_positive_int(window, "window")
     w = np.arange(window, 0, -1, dtype=np.float64)
     return (w / w.sum()).astype(np.float32)
@@ -106,7 +112,9 @@ def offset_distribution(window: int):
 # --------------------------------------------------------------------------------------------
 # Sampling training examples (traceable)
 # --------------------------------------------------------------------------------------------
-def sample_skipgram(key, ids, batch: int, window: int, keep, noise, negatives: int):
+def sample_skipgram(
+    key: Key, ids: ArrayLike, batch: int, window: int, keep: Array, noise: Array, negatives: int
+) -> tuple[Array, Array, Array, Array]:
     """A batch of skip-gram examples: ``(centres [B], contexts [B], noise words [B, k], weights [B])``."""
     ids = jnp.asarray(ids)
     k_pos, k_off, k_side, k_neg = jax.random.split(key, 4)
@@ -121,7 +129,9 @@ def sample_skipgram(key, ids, batch: int, window: int, keep, noise, negatives: i
     return centres, contexts, neg, weights
 
 
-def sample_cbow(key, ids, batch: int, window: int, keep, noise, negatives: int):
+def sample_cbow(
+    key: Key, ids: ArrayLike, batch: int, window: int, keep: Array, noise: Array, negatives: int
+) -> tuple[Array, Array, Array, Array, Array]:
     """A batch of CBOW examples.
 
     Returns ``(context ids [B, 2W], context mask [B, 2W], centres [B], noise [B, k], weights [B])``.
@@ -144,7 +154,7 @@ def sample_cbow(key, ids, batch: int, window: int, keep, noise, negatives: int):
 # --------------------------------------------------------------------------------------------
 # Parameters and losses
 # --------------------------------------------------------------------------------------------
-def init_word2vec(key, vocab_size: int, dim: int):
+def init_word2vec(key: Key, vocab_size: int, dim: int) -> Params:
     """Input vectors ``U(-0.5/dim, 0.5/dim)`` and output vectors 0, as in the reference code."""
     check_positive_int(vocab_size, "vocab_size")
     check_positive_int(dim, "dim")
@@ -154,7 +164,7 @@ def init_word2vec(key, vocab_size: int, dim: int):
     }
 
 
-def negative_sampling_loss(v, u_pos, u_neg, weights):
+def negative_sampling_loss(v: Array, u_pos: Array, u_neg: Array, weights: Array) -> Array:
     """``-log sigma(u_o . v) - sum_k log sigma(-u_k . v)``, weighted mean over the batch.
 
     ``v [B, D]`` (centre or context mean), ``u_pos [B, D]``, ``u_neg [B, k, D]``, ``weights [B]``.
@@ -164,18 +174,21 @@ def negative_sampling_loss(v, u_pos, u_neg, weights):
     return -jnp.sum(weights * (pos + neg)) / jnp.maximum(jnp.sum(weights), 1e-8)
 
 
-def skipgram_loss(params, batch):
+def skipgram_loss(params: Params, batch: PyTree) -> Array:
+    """Negative-sampling loss of a :func:`sample_skipgram` batch; ``params["in"], params["out"]: [V, dim]``."""
     centres, contexts, neg, weights = batch
     return negative_sampling_loss(params["in"][centres], params["out"][contexts], params["out"][neg], weights)
 
 
-def cbow_loss(params, batch):
+def cbow_loss(params: Params, batch: PyTree) -> Array:
+    """Negative-sampling loss of a :func:`sample_cbow` batch: the mean of the context's input vectors
+    (``[B, dim]``) predicts the centre."""
     ctx, mask, centres, neg, weights = batch
     v = jnp.sum(params["in"][ctx] * mask[..., None], 1) / jnp.maximum(mask.sum(1, keepdims=True), 1e-8)
     return negative_sampling_loss(v, params["out"][centres], params["out"][neg], weights)
 
 
-def full_softmax_loss(params, centres, contexts):
+def full_softmax_loss(params: Params, centres: Array, contexts: Array) -> Array:
     """The objective negative sampling approximates: ``-log softmax(U v_c)[o]`` over the whole vocabulary."""
     logits = params["in"][centres] @ params["out"].T
     return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), contexts[:, None], 1))
@@ -184,13 +197,15 @@ def full_softmax_loss(params, centres, contexts):
 # --------------------------------------------------------------------------------------------
 # Evaluation
 # --------------------------------------------------------------------------------------------
-def normalise(vectors):
+def normalise(vectors: ArrayLike) -> np.ndarray:
+    """Each row of ``vectors [V, dim]`` scaled to unit length (float64), for cosine similarities."""
     vectors = np.asarray(vectors, np.float64)
     return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
-def most_similar(vectors, vocab: WordVocab, word: str, k: int = 5):
-    """The ``k`` words of highest cosine similarity to ``word`` (itself and ``<UNK>`` excluded)."""
+def most_similar(vectors: ArrayLike, vocab: WordVocab, word: str, k: int = 5) -> list[tuple[str, float]]:
+    """The ``k`` words of highest cosine similarity to ``word`` in ``vectors [V, dim]`` (itself and
+    ``<UNK>`` excluded), with their similarities."""
     if word not in vocab:
         raise ValueError(f"{word!r} is not in the vocabulary")
     e = normalise(vectors)
@@ -200,8 +215,10 @@ def most_similar(vectors, vocab: WordVocab, word: str, k: int = 5):
     return [(vocab.words[i], float(sims[i])) for i in best]
 
 
-def similarity_correlation(vectors, vocab: WordVocab, pairs):
-    """Spearman correlation between human scores and cosine similarities on ``pairs`` of
+def similarity_correlation(
+    vectors: ArrayLike, vocab: WordVocab, pairs: Sequence[tuple[str, str, float]]
+) -> tuple[float, float]:
+    """Spearman correlation between human scores and cosine similarities of ``vectors [V, dim]`` on ``pairs`` of
     ``(word1, word2, score)``; pairs with a word outside the vocabulary are skipped. Returns
     ``(rho, share of pairs out of vocabulary)``."""
     from scipy.stats import spearmanr
@@ -218,9 +235,12 @@ def similarity_correlation(vectors, vocab: WordVocab, pairs):
     return float(spearmanr(cos, [s for *_, s in found]).statistic), oov
 
 
-def analogy_accuracy(vectors, vocab: WordVocab, questions):
-    """3CosAdd: for ``a : b :: c : d`` predict ``argmax cos(x, b - a + c)`` over words other than
-    a, b, c. Returns ``(accuracy on questions whose four words are known, share out of vocabulary)``."""
+def analogy_accuracy(
+    vectors: ArrayLike, vocab: WordVocab, questions: Sequence[tuple[str, str, str, str]]
+) -> tuple[float, float]:
+    """3CosAdd over ``vectors [V, dim]``: for ``a : b :: c : d`` predict ``argmax cos(x, b - a + c)`` over
+    words other than a, b, c. Returns ``(accuracy on questions whose four words are known, share out of
+    vocabulary)``."""
     questions = list(questions)
     if not questions:
         raise ValueError("no analogy questions given")
