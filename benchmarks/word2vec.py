@@ -43,27 +43,8 @@ RESULTS = common.RESULTS
 DIM, WINDOW, NEGATIVES, SAMPLE, BATCH = 100, 5, 5, 1e-3, 2048
 
 
-def benchmarks():
-    import gensim
-
-    test_data = pathlib.Path(gensim.__file__).parent / "test" / "test_data"
-
-    def read_pairs(name, skip_header):
-        rows = []
-        for i, line in enumerate((test_data / name).read_text(encoding="utf-8").splitlines()):
-            parts = line.strip().split("\t")
-            if line.startswith("#") or (skip_header and i == 0) or len(parts) < 3:
-                continue
-            rows.append((parts[0].lower(), parts[1].lower(), float(parts[2])))
-        return rows
-
-    return {"WordSim353": read_pairs("wordsim353.tsv", False), "SimLex-999": read_pairs("simlex999.txt", True)}
-
-
 def corpus():
-    tokens = w2v.tokenize(data.shakespeare_milton())
-    blocks = [tokens[i : i + 1000] for i in range(0, len(tokens), 1000)]
-    train_tokens = [t for i, b in enumerate(blocks) if i % 10 != 9 for t in b]
+    train_tokens, _ = w2v.split_blocks(w2v.tokenize(data.shakespeare_milton()))
     return train_tokens, w2v.WordVocab(train_tokens, min_count=5)
 
 
@@ -78,7 +59,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     cores = os.cpu_count()
     train_tokens, vocab = corpus()
-    bench = benchmarks()
+    bench = w2v.similarity_benchmarks()
     in_vocab = {name: sum(a in vocab and b in vocab for a, b, _ in pairs) for name, pairs in bench.items()}
     ids = vocab.encode(train_tokens)
     keep = w2v.keep_probabilities(vocab.counts, SAMPLE)

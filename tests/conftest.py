@@ -12,6 +12,11 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 PDF_TOOLS = ["xelatex", "latexmk", "rsvg-convert", "pdftotext", "pdftoppm"]
 
 
+def jupyter_book() -> str:
+    """The environment's jupyter-book (the one beside this Python), else the one on PATH."""
+    return shutil.which("jupyter-book", path=str(pathlib.Path(sys.executable).parent)) or "jupyter-book"
+
+
 @pytest.fixture(scope="session")
 def pdf(tmp_path_factory):
     """`make pdf` into a fresh folder: the LaTeX folder with rnnbook.pdf, rnnbook.tex and rnnbook.log."""
@@ -21,7 +26,7 @@ def pdf(tmp_path_factory):
             pytest.fail(f"CI must build the PDF: `make test` installs TeX Live and poppler (missing: {missing})")
         pytest.skip(f"TeX Live / poppler not installed (missing: {missing}); `make texlive` installs them")
     out = tmp_path_factory.mktemp("pdf")
-    jb = shutil.which("jupyter-book", path=str(pathlib.Path(sys.executable).parent)) or "jupyter-book"
+    jb = jupyter_book()
     result = subprocess.run(
         [jb, "build", str(ROOT), "--builder", "pdflatex", "-W", "-n", "--keep-going", "--path-output", str(out)],
         capture_output=True,

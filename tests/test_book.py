@@ -14,6 +14,7 @@ import threading
 
 import pytest
 import yaml
+from conftest import jupyter_book
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHEET = ROOT.parent / "shared" / "seed" / "rnn-qa-sheet.md"
@@ -230,7 +231,7 @@ def html(tmp_path_factory, request):
         shutil.copy2(pdf / "rnnbook.pdf", out / "_build" / "latex" / "rnnbook.pdf")
     except pytest.skip.Exception:
         pass  # no TeX Live here (outside CI): the site is built without its PDF
-    jb = shutil.which("jupyter-book", path=str(pathlib.Path(sys.executable).parent)) or "jupyter-book"
+    jb = jupyter_book()
     result = subprocess.run(
         [jb, "build", str(ROOT), "-W", "-n", "--keep-going", "--path-output", str(out)],
         capture_output=True,

@@ -4,12 +4,13 @@ sheet, no raw `$`-math, no "??" reference, every figure included, code lines wra
 the study guide present. A few pages are rendered to PNG in `_build/pdf_pages/` for a person to
 look at."""
 
+import importlib.util
 import re
 import shutil
 import subprocess
 
 import pytest
-from test_book import ALL_NOTEBOOKS, ROOT, SHEET, TOC, load, markdown_of
+from test_book import ALL_NOTEBOOKS, COVERAGE_TOOL, ROOT, SHEET, TOC, load, markdown_of
 
 PAGES_FOR_PEOPLE = ROOT / "_build" / "pdf_pages"  # ignored by git
 
@@ -25,15 +26,12 @@ def words(text):
 
 
 def sheet_questions():
-    questions, section = [], None
-    for line in SHEET.read_text().splitlines():
-        if line.startswith("### "):
-            section = line[4:].strip()
-        match = re.match(r"\* \*\*(.+?)\*\*", line)
-        if match and section:
-            question = re.sub(r"<[^>]+>", "", match.group(1))  # the sheet's <h-def> and <span> markup
-            questions.append(re.sub(r"\s+x\d+$", "", question))  # "x3": how often it was asked
-    return questions
+    """The sheet's questions as the coverage tool reads them, without their markup and repeat counts."""
+    spec = importlib.util.spec_from_file_location("seed_coverage", COVERAGE_TOOL)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    questions = [re.sub(r"<[^>]+>", "", q) for _, q in tool.questions(SHEET, set())]  # <h-def>, <span>
+    return [re.sub(r"\s+x\d+$", "", q) for q in questions]  # "x3": how often it was asked
 
 
 def test_latex_build_is_clean(pdf):
@@ -51,8 +49,8 @@ def test_every_chapter_title_and_sheet_question_is_in_the_pdf(text):
     assert len(titles) == sum(len(part["chapters"]) for part in TOC["parts"]) - 1  # all but the bibliography
     for title in titles:
         assert words(title) in joined, f"chapter title missing from the PDF: {title!r}"
-    if not SHEET.exists():
-        pytest.skip("the sheet is not beside the repository")
+    if not (SHEET.exists() and COVERAGE_TOOL.exists()):
+        pytest.skip("the sheet and its coverage tool are not beside the repository")
     questions = sheet_questions()
     assert len(questions) == 41
     missing = [q for q in questions if words(q) not in joined]

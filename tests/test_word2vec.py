@@ -157,3 +157,18 @@ def test_subsampling_and_noise_equal_gensims():
     noise = w2v.noise_distribution(vocab.counts)
     ours = np.array([noise[vocab.index[w]] for w in model.wv.index_to_key])
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-9)
+
+
+def test_split_blocks_holds_out_every_tenth_block():
+    tokens = [str(i) for i in range(2500)]
+    train, held_out = w2v.split_blocks(tokens, block=100, every=10)
+    assert held_out == tokens[900:1000] + tokens[1900:2000]
+    assert sorted(train + held_out, key=int) == tokens and len(train) == 2300
+    with pytest.raises(ValueError, match="every"):
+        w2v.split_blocks(tokens, every=0)
+
+
+def test_similarity_benchmarks_are_the_full_lists():
+    bench = w2v.similarity_benchmarks()
+    assert {name: len(pairs) for name, pairs in bench.items()} == {"WordSim353": 353, "SimLex-999": 999}
+    assert all(a == a.lower() and isinstance(s, float) for pairs in bench.values() for a, _, s in pairs)

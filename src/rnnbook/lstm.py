@@ -115,6 +115,18 @@ def lstm_gates(params: Params, xs: Array, carry0: Carry | None = None) -> dict[s
     return {name: out[:, :, k] for k, name in enumerate("ifgoch")}
 
 
+def _modern_cell_inputs(name: str, params: Params, xs: Array, carry0: Carry | None) -> tuple[Array, Array]:
+    """The checks of the performance variants (modern cell only, ``xs`` as the layer expects); the
+    initial carry, zeros by default."""
+    if "p_i" in params or params["W_h"].shape[1] != 4 * params["W_h"].shape[0]:
+        raise ValueError(f"{name} supports the modern cell only (forget gate, no peepholes)")
+    check_sequence(xs, params["W_x"].shape[0])
+    batch, hidden = xs.shape[0], params["W_h"].shape[0]
+    if carry0 is None:
+        carry0 = (jnp.zeros((batch, hidden), xs.dtype), jnp.zeros((batch, hidden), xs.dtype))
+    return carry0
+
+
 def lstm_scan_hoisted(
     params: Params, xs: Array, carry0: Carry | None = None, *, unroll: int = 1
 ) -> tuple[Array, tuple[Array, Array]]:
@@ -126,12 +138,7 @@ def lstm_scan_hoisted(
     ``scan_cell(lstm_cell, ...)``; a performance variant (modern cell: forget gate, no peepholes).
     Returns ``(hs: [batch, time, hidden], (h_T, c_T))``.
     """
-    if "p_i" in params or params["W_h"].shape[1] != 4 * params["W_h"].shape[0]:
-        raise ValueError("lstm_scan_hoisted supports the modern cell only (forget gate, no peepholes)")
-    check_sequence(xs, params["W_x"].shape[0])
-    batch, hidden = xs.shape[0], params["W_h"].shape[0]
-    if carry0 is None:
-        carry0 = (jnp.zeros((batch, hidden), xs.dtype), jnp.zeros((batch, hidden), xs.dtype))
+    carry0 = _modern_cell_inputs("lstm_scan_hoisted", params, xs, carry0)
     zx = jnp.einsum("bti,ig->tbg", xs, params["W_x"]) + params["b"]  # [time, batch, 4H]: time-major
     w_h = params["W_h"]
 
@@ -170,28 +177,18 @@ def lstm_scan_fused(params: Params, xs: Array, carry0: Carry | None = None) -> t
     ``scan_cell(lstm_cell, ...)`` (tested, values and gradients); a performance variant for the
     modern cell (forget gate, no peepholes). Returns ``(hs: [batch, time, hidden], (h_T, c_T))``.
     """
-    if "p_i" in params or params["W_h"].shape[1] != 4 * params["W_h"].shape[0]:
-        raise ValueError("lstm_scan_fused supports the modern cell only (forget gate, no peepholes)")
-    check_sequence(xs, params["W_x"].shape[0])
-    batch, hidden = xs.shape[0], params["W_h"].shape[0]
-    if carry0 is None:
-        carry0 = (jnp.zeros((batch, hidden), xs.dtype), jnp.zeros((batch, hidden), xs.dtype))
+    carry0 = _modern_cell_inputs("lstm_scan_fused", params, xs, carry0)
     hs, h_last, c_last = _lstm_fused(params["W_x"], params["W_h"], params["b"], jnp.swapaxes(xs, 0, 1), *carry0)
     return jnp.swapaxes(hs, 0, 1), (h_last, c_last)
 
 
 def _fused_forward(W_x, W_h, b, xs_t, h0, c0):
     """The forward scan, time-major: states ``[time, batch, hidden]``, gates ``[time, batch, 4H]``."""
-    H = W_h.shape[0]
+    params = {"W_x": W_x, "W_h": W_h, "b": b}
 
     def step(carry, x):
-        h, c = carry
-        z = x @ W_x + h @ W_h + b
-        i, f, o = (jax.nn.sigmoid(z[:, k * H : (k + 1) * H]) for k in (0, 1, 3))
-        g = jnp.tanh(z[:, 2 * H : 3 * H])
-        c = f * c + i * g
-        h = o * jnp.tanh(c)
-        return (h, c), (h, c, jnp.concatenate([i, f, g, o], axis=-1))
+        h, c, gates = _step(params, *carry, x)
+        return (h, c), (h, c, jnp.concatenate(gates, axis=-1))
 
     (h_last, c_last), (hs, cs, gates) = jax.lax.scan(step, (h0, c0), xs_t)
     return (hs, h_last, c_last), (hs, cs, gates)

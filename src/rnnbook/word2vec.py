@@ -20,6 +20,7 @@ embedding), ``u`` the output vectors.
 
 from __future__ import annotations
 
+import pathlib
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -38,6 +39,19 @@ from ._types import Array, ArrayLike, Key, Params, PyTree
 def tokenize(text: str) -> list[str]:
     """Lower-cased words (letters, digits and inner apostrophes); punctuation dropped."""
     return re.findall(r"[a-z0-9]+(?:'[a-z]+)?", text.lower())
+
+
+def split_blocks(tokens: Sequence[str], block: int = 1000, every: int = 10) -> tuple[list[str], list[str]]:
+    """``(training, held out)``: the text in blocks of ``block`` tokens, every ``every``-th block held out.
+
+    Held-out text is then spread over the whole corpus (every play and book), not one end of it.
+    """
+    check_positive_int(block, "block")
+    check_positive_int(every, "every")
+    blocks = [tokens[i : i + block] for i in range(0, len(tokens), block)]
+    train = [t for i, b in enumerate(blocks) if i % every != every - 1 for t in b]
+    held_out = [t for i, b in enumerate(blocks) if i % every == every - 1 for t in b]
+    return train, held_out
 
 
 class WordVocab:
@@ -233,6 +247,25 @@ def similarity_correlation(
         return float("nan"), oov
     cos = [float(e[i] @ e[j]) for i, j, _ in found]
     return float(spearmanr(cos, [s for *_, s in found]).statistic), oov
+
+
+def similarity_benchmarks() -> dict[str, list[tuple[str, str, float]]]:
+    """Human word-similarity lists, ``{"WordSim353": [(word1, word2, score), ...], "SimLex-999": [...]}``,
+    lower-cased, read from the files inside gensim's test data (no download; needs gensim)."""
+    import gensim
+
+    test_data = pathlib.Path(gensim.__file__).parent / "test" / "test_data"
+
+    def read(name: str, skip_header: bool) -> list[tuple[str, str, float]]:
+        rows = []
+        for i, line in enumerate((test_data / name).read_text(encoding="utf-8").splitlines()):
+            parts = line.strip().split("\t")
+            if line.startswith("#") or (skip_header and i == 0) or len(parts) < 3:
+                continue
+            rows.append((parts[0].lower(), parts[1].lower(), float(parts[2])))
+        return rows
+
+    return {"WordSim353": read("wordsim353.tsv", False), "SimLex-999": read("simlex999.txt", True)}
 
 
 def analogy_accuracy(
