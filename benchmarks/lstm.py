@@ -54,21 +54,21 @@ def ours_scan(batch, steps, n_in, hidden):
     layer = Recurrent("lstm", n_in, hidden, rngs=nnx.Rngs(0))
     graph, params, rest = nnx.split(layer, nnx.Param, ...)
     xs = jax.random.normal(jax.random.key(1), (batch, steps, n_in))
-    grad = jax.jit(jax.grad(lambda p, x: jnp.sum(nnx.merge(graph, p, rest)(x)[0] ** 2), argnums=(0, 1)))
+    grad = jax.jit(jax.grad(lambda p, x: jnp.sum(nnx.merge(graph, p, rest)(x)[1] ** 2), argnums=(0, 1)))
     return lambda: jax.block_until_ready(grad(params, xs))
 
 
 def ours_hoisted(batch, steps, n_in, hidden):
     params = lstm.init_lstm(jax.random.key(0), n_in, hidden)
     xs = jax.random.normal(jax.random.key(1), (batch, steps, n_in))
-    grad = jax.jit(jax.grad(lambda p, x: jnp.sum(lstm.lstm_scan_hoisted(p, x)[0] ** 2), argnums=(0, 1)))
+    grad = jax.jit(jax.grad(lambda p, x: jnp.sum(lstm.lstm_scan_hoisted(p, x)[1] ** 2), argnums=(0, 1)))
     return lambda: jax.block_until_ready(grad(params, xs))
 
 
 def ours_hoisted_unroll4(batch, steps, n_in, hidden):
     params = lstm.init_lstm(jax.random.key(0), n_in, hidden)
     xs = jax.random.normal(jax.random.key(1), (batch, steps, n_in))
-    loss = lambda p, x: jnp.sum(lstm.lstm_scan_hoisted(p, x, unroll=4)[0] ** 2)
+    loss = lambda p, x: jnp.sum(lstm.lstm_scan_hoisted(p, x, unroll=4)[1] ** 2)
     grad = jax.jit(jax.grad(loss, argnums=(0, 1)))
     return lambda: jax.block_until_ready(grad(params, xs))
 
@@ -76,7 +76,7 @@ def ours_hoisted_unroll4(batch, steps, n_in, hidden):
 def ours_fused(batch, steps, n_in, hidden):
     params = lstm.init_lstm(jax.random.key(0), n_in, hidden)
     xs = jax.random.normal(jax.random.key(1), (batch, steps, n_in))
-    grad = jax.jit(jax.grad(lambda p, x: jnp.sum(lstm.lstm_scan_fused(p, x)[0] ** 2), argnums=(0, 1)))
+    grad = jax.jit(jax.grad(lambda p, x: jnp.sum(lstm.lstm_scan_fused(p, x)[1] ** 2), argnums=(0, 1)))
     return lambda: jax.block_until_ready(grad(params, xs))
 
 

@@ -1,5 +1,10 @@
-"""Fixtures shared by the repository's tests (the book's HTML and its PDF)."""
+"""Shared by the repository's tests: the optional peers, the rule that CI skips nothing, the book's PDF.
 
+The tiers are pytest markers (registered in pyproject.toml): `make unit` runs the package's unit
+tests (-m "not slow and not book and not colab"), `make test` runs every tier and the notebooks.
+"""
+
+import importlib.util
 import os
 import pathlib
 import shutil
@@ -10,6 +15,59 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PDF_TOOLS = ["xelatex", "latexmk", "rsvg-convert", "pdftotext", "pdftoppm"]
+# The optional peers a test compares with, by marker: `@pytest.mark.torch` skips that test alone, with
+# this reason, where the package is not installed (the other tests of its file still run).
+PEERS = {
+    "torch": "torch is not installed (pip install torch==2.13.0)",
+    "gensim": "gensim is not installed (pip install gensim, or rnnbook[gensim])",
+}
+# The one kind of skip CI keeps: the seed sheet and its coverage tool lie in ../shared beside a working
+# checkout, never inside a clone of the repository, so GitHub's CI cannot have them.
+OUTSIDE_THE_REPOSITORY = "beside the repository"
+
+
+def in_ci() -> bool:
+    """Whether this run is CI: the environment variable CI is set (GitHub Actions sets CI=true)."""
+    return bool(os.environ.get("CI"))
+
+
+def installed(package: str) -> bool:
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):  # ValueError: sys.modules holds None for it (imports of it are blocked)
+        return False
+
+
+def pytest_runtest_setup(item):
+    for marker, reason in PEERS.items():
+        if item.get_closest_marker(marker) and not installed(marker):
+            pytest.skip(reason)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """In CI nothing is skipped: CI installs every peer and tool, so a skip there is a failure (but for
+    the files that lie outside the repository, OUTSIDE_THE_REPOSITORY)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and in_ci() and not hasattr(report, "wasxfail"):
+        fail_the_skip(report)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    """The same for a whole file skipped while it is collected (a module-level importorskip)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and in_ci():
+        fail_the_skip(report)
+
+
+def fail_the_skip(report):
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    if OUTSIDE_THE_REPOSITORY not in reason:
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI (CI is set, and in CI nothing may be skipped): {reason}"
 
 
 def jupyter_book() -> str:
@@ -22,7 +80,7 @@ def pdf(tmp_path_factory):
     """`make pdf` into a fresh folder: the LaTeX folder with rnnbook.pdf, rnnbook.tex and rnnbook.log."""
     missing = [tool for tool in PDF_TOOLS if shutil.which(tool) is None]
     if missing:
-        if os.environ.get("CI"):
+        if in_ci():
             pytest.fail(f"CI must build the PDF: `make test` installs TeX Live and poppler (missing: {missing})")
         pytest.skip(f"TeX Live / poppler not installed (missing: {missing}); `make texlive` installs them")
     out = tmp_path_factory.mktemp("pdf")

@@ -16,6 +16,8 @@ import pytest
 import yaml
 from conftest import jupyter_book
 
+pytestmark = pytest.mark.book  # the tier of the repository's book (`make test`, not `make unit`)
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHEET = ROOT.parent / "shared" / "seed" / "rnn-qa-sheet.md"
 COVERAGE_TOOL = ROOT.parent / "shared" / "tools" / "seed_coverage.py"
@@ -368,6 +370,7 @@ def open_page(browser, server, page_path, size="desktop"):
 
 
 @pytest.mark.parametrize("page_path", PAGES)
+@pytest.mark.browser
 def test_page_renders_offline_in_chromium(browser, server, page_path):
     page, seen = open_page(browser, server, page_path)
     if page.locator("mjx-container").count():
@@ -397,6 +400,7 @@ def test_page_renders_offline_in_chromium(browser, server, page_path):
 
 
 @pytest.mark.parametrize("page_path", PAGES)
+@pytest.mark.browser
 def test_page_fits_a_phone_screen(browser, server, page_path):
     """At phone width the page must not scroll sideways: wide code, outputs and tables scroll inside
     their own boxes, figures shrink to the screen."""
@@ -413,6 +417,7 @@ def test_page_fits_a_phone_screen(browser, server, page_path):
     assert wide == [], f"elements wider than a phone screen: {wide}"
 
 
+@pytest.mark.browser
 def test_search_finds_a_term_from_a_chapter(browser, server):
     page, seen = open_page(browser, server, "search.html?q=carousel")
     page.wait_for_selector("#search-results ul.search li", timeout=20_000)
@@ -472,6 +477,7 @@ def test_every_internal_link_resolves(html):
     assert broken == [], f"{len(broken)} broken links, e.g. {broken[:10]}"
 
 
+@pytest.mark.browser
 def test_chapter_figures_and_cross_references_render(browser, server):
     page = browser.new_page()
     page.goto(f"{server}/book/recurrence.html")

@@ -61,6 +61,7 @@ def test_windows_and_bad_input():
         data.reviews(0, seed=0)
 
 
+@pytest.mark.smoke
 def test_shakespeare_ships_and_char_vocab_round_trips():
     text = data.shakespeare()
     assert len(text) == 530_334 and text.startswith("HAMLET, PRINCE OF DENMARK")
@@ -97,8 +98,49 @@ def test_adding_problem_targets_are_the_sum_of_the_two_marked_values():
         data.adding_problem(jax.random.key(0), 4, 1)
 
 
+@pytest.mark.smoke
 def test_word_embedding_corpus_ships_with_the_package():
     text = data.shakespeare_milton()
     assert len(text) == 5_717_526 and len(text.split()) == 1_018_866  # as PROVENANCE.md states
     assert text.startswith("ALL'S WELL THAT ENDS WELL") and "HAMLET, PRINCE OF DENMARK" in text
     assert "Of Mans First Disobedience" in text and "gutenberg" not in text.lower()  # licence boilerplate removed
+
+
+def test_dates_are_named_records_and_exclude_drops_seen_dates():
+    train = data.dates(300, seed=0)
+    ex = train[0]
+    assert isinstance(ex, data.DateExample)
+    assert ex.source[0] == ex.locale and "".join(ex.target)[4] == "-" and ex.format in data.DATE_FORMATS
+    one_year = dict(locales=("en_US", "fr_FR"), formats=("short",), first_year=2000, years=1)  # 732 dates
+    train = data.dates(300, seed=0, **one_year)
+    test = data.dates(300, seed=1, exclude=train, **one_year)
+    seen = {(e.text, e.locale) for e in train}
+    assert test == [e for e in data.dates(300, seed=1, **one_year) if (e.text, e.locale) not in seen]
+    assert 0 < len(test) < 300  # a third of the dates were drawn for training
+
+
+def test_date_vocabs_and_batch_frame_targets_for_the_decoder():
+    from rnnbook.vocab import EOS, PAD, SOS
+
+    train = data.dates(200, seed=0)
+    src_vocab, tgt_vocab = data.date_vocabs(train)
+    assert set(tgt_vocab.tokens[4:]) == set("0123456789-")
+    assert src_vocab.min_count == 3 and all(src_vocab.counts[t] >= 3 for t in src_vocab.tokens[4:])
+    b = data.date_batch(train[:5], src_vocab, tgt_vocab)
+    assert {k: v.shape for k, v in b.items()} == {
+        "src": (5, 12),
+        "src_len": (5,),
+        "tgt_in": (5, 11),
+        "tgt_out": (5, 11),
+        "tgt_len": (5,),
+    }
+    for i, e in enumerate(train[:5]):
+        n = len(e.source)
+        assert int(b["src_len"][i]) == n and np.all(np.asarray(b["src"][i, n:]) == PAD)
+        assert src_vocab.decode(np.asarray(b["src"][i])) == [t if t in src_vocab else "<UNK>" for t in e.source]
+        assert tgt_vocab.decode(np.asarray(b["tgt_out"][i])) == e.target and int(b["tgt_out"][i, 10]) == EOS
+        assert int(b["tgt_in"][i, 0]) == SOS
+    with pytest.raises(ValueError):
+        data.date_batch(train[:5], src_vocab, tgt_vocab, src_length=3)
+    with pytest.raises(ValueError, match="at least one"):
+        data.date_vocabs([])

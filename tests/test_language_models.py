@@ -22,6 +22,7 @@ def test_ngram_distributions_sum_to_one_and_prob_agrees(n, smoothing):
         np.testing.assert_allclose([lm.prob(history, w) for w in range(6)], p, rtol=1e-12)
 
 
+@pytest.mark.smoke
 def test_add_k_and_kneser_ney_by_hand():
     lm = ngram.NGramLM(IDS, 2, 6, smoothing="add-k", k=1.0)
     # after 1: followers 2, 2, 2, 3 (c(1) = 5 with the final 1 -> 0)
@@ -54,6 +55,8 @@ def test_ngram_rejects_bad_input():
         ngram.NGramLM(IDS, 2, 6, d=1.5)
 
 
+@pytest.mark.slow
+@pytest.mark.smoke
 def test_nnlm_windows_lookup_and_learning():
     ids = jnp.array([5, 6, 7, 8, 9])
     h, t = nnlm.windows(ids, 2)
@@ -80,6 +83,7 @@ def test_nnlm_windows_lookup_and_learning():
     assert nnlm.perplexity(params, seq, 2) > 5
 
 
+@pytest.mark.smoke
 def test_bpe_learns_frequent_pieces_and_segments_unseen_words():
     counts = {"low": 5, "lower": 2, "newest": 6, "widest": 3}  # Sennrich et al.'s example
     merges = subword.learn_bpe(counts, 10)

@@ -10,13 +10,23 @@ from rnnbook import gru, lstm
 from rnnbook.layers import Recurrent, reverse_padded
 from rnnbook.rnn import scan_cell
 
-torch = pytest.importorskip("torch", reason="PyTorch is the reference implementation (pip install torch==2.13.0)")
+try:
+    import torch  # the reference implementation, for the tests marked `torch` alone
+except ModuleNotFoundError:
+    torch = None  # those tests are skipped with a reason (tests/conftest.py); the others run
 
 TOL = dict(atol=2e-5, rtol=2e-5)
 
 
 def to_torch(layer: Recurrent):
-    """A torch.nn.LSTM/GRU/RNN carrying the same weights as ``layer``."""
+    """A torch.nn.LSTM/GRU/RNN carrying the same weights as ``layer``.
+
+    The PyTorch name mapping, for every torch cross-check of the test suite, is the table of the cell
+    contract (``rnnbook/cells.py``): ``W_x = weight_ih_l{k}.T``, ``W_h = weight_hh_l{k}.T``;
+    ``b = bias_ih + bias_hh`` for the Elman cell and the LSTM (so ``b`` goes to ``bias_ih`` and
+    ``bias_hh`` is zero); the GRU keeps two biases, ``b = bias_ih`` and ``b_h = bias_hh`` (its reset
+    gate multiplies ``h W_hn + b_hn``). Gates are packed in PyTorch's order, so blocks copy as they are.
+    """
     cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[layer.cell_name]
     t = cls(
         layer.input_size,
@@ -29,19 +39,18 @@ def to_torch(layer: Recurrent):
         for k in range(len(layer.weights)):
             p = layer.cell_params(k)
             suffix = f"l{k // layer.directions}" + ("_reverse" if k % layer.directions else "")
-            getattr(t, f"weight_ih_{suffix}").copy_(torch.tensor(np.asarray(p["W_x" if "W_x" in p else "W_xh"]).T))
-            getattr(t, f"weight_hh_{suffix}").copy_(torch.tensor(np.asarray(p["W_h" if "W_h" in p else "W_hh"]).T))
+            getattr(t, f"weight_ih_{suffix}").copy_(torch.tensor(np.asarray(p["W_x"]).T))
+            getattr(t, f"weight_hh_{suffix}").copy_(torch.tensor(np.asarray(p["W_h"]).T))
+            getattr(t, f"bias_ih_{suffix}").copy_(torch.tensor(np.asarray(p["b"])))
             if layer.cell_name == "gru":
-                getattr(t, f"bias_ih_{suffix}").copy_(torch.tensor(np.asarray(p["b_x"])))
                 getattr(t, f"bias_hh_{suffix}").copy_(torch.tensor(np.asarray(p["b_h"])))
             else:
-                getattr(t, f"bias_ih_{suffix}").copy_(torch.tensor(np.asarray(p["b" if "b" in p else "b_h"])))
                 getattr(t, f"bias_hh_{suffix}").zero_()
     return t
 
 
 def final_h(layer, finals):
-    return np.stack([np.asarray(f[0] if isinstance(f, tuple) else f) for f in finals])
+    return np.stack([np.asarray(layer.cell.hidden(f)) for f in finals])
 
 
 CONFIGS = [  # cell, batch, time, input, hidden, layers, bidirectional
@@ -58,11 +67,12 @@ CONFIGS = [  # cell, batch, time, input, hidden, layers, bidirectional
 
 
 @pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: "-".join(map(str, c)))
+@pytest.mark.torch
 def test_layers_equal_torch(cfg):
     cell, batch, time, inp, hidden, layers, bi = cfg
     layer = Recurrent(cell, inp, hidden, num_layers=layers, bidirectional=bi, rngs=nnx.Rngs(0))
     xs = jax.random.normal(jax.random.key(1), (batch, time, inp))
-    ys, finals = layer(xs)
+    finals, ys = layer(xs)
     out, state = to_torch(layer)(torch.tensor(np.asarray(xs)))
     np.testing.assert_allclose(ys, out.detach().numpy(), **TOL)
     h_n = state[0] if cell == "lstm" else state
@@ -73,11 +83,12 @@ def test_layers_equal_torch(cfg):
 
 
 @pytest.mark.parametrize("cell,bi,layers", [("lstm", True, 2), ("gru", True, 1), ("lstm", False, 2)])
+@pytest.mark.torch
 def test_packed_variable_lengths_equal_torch(cell, bi, layers):
     layer = Recurrent(cell, 3, 5, num_layers=layers, bidirectional=bi, rngs=nnx.Rngs(2))
     xs = jax.random.normal(jax.random.key(3), (4, 9, 3))
     lengths = jnp.array([9, 2, 5, 1])
-    ys, finals = layer(xs, lengths=lengths)
+    finals, ys = layer(xs, lengths=lengths)
     packed = torch.nn.utils.rnn.pack_padded_sequence(
         torch.tensor(np.asarray(xs)), torch.tensor(np.asarray(lengths)), batch_first=True, enforce_sorted=False
     )
@@ -89,13 +100,14 @@ def test_packed_variable_lengths_equal_torch(cell, bi, layers):
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.torch
 def test_gradients_equal_torch_autograd(cell):
     layer = Recurrent(cell, 3, 4, num_layers=2, bidirectional=True, rngs=nnx.Rngs(4))
     xs = jax.random.normal(jax.random.key(5), (2, 6, 3))
     target = jax.random.normal(jax.random.key(6), (2, 6, 8))
 
     def loss(model):
-        return jnp.sum(jnp.sin(model(xs)[0]) * target)
+        return jnp.sum(jnp.sin(model(xs)[1]) * target)
 
     grads = nnx.grad(loss)(layer)
     t = to_torch(layer)
@@ -112,6 +124,7 @@ def test_gradients_equal_torch_autograd(cell):
             np.testing.assert_allclose(g["b_h"], getattr(t, f"bias_hh_{suffix}").grad.numpy(), atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.smoke
 def test_lstm_cell_equals_flax_lstm_cell():
     params = lstm.init_lstm(jax.random.key(0), 3, 4)
     cell = nnx.LSTMCell(3, 4, rngs=nnx.Rngs(0))
@@ -124,24 +137,25 @@ def test_lstm_cell_equals_flax_lstm_cell():
     xs = jax.random.normal(jax.random.key(1), (2, 5, 3))
     h0, c0 = 0.3 * jax.random.normal(jax.random.key(2), (2, 2, 4))
     carry_flax, out_flax = nnx.RNN(cell, return_carry=True)(xs, initial_carry=(c0, h0))  # flax carries (c, h)
-    ys, (h, c) = lstm.scan_cell(lstm.lstm_cell, params, xs, (h0, c0))
+    (h, c), ys = lstm.scan_cell(lstm.LSTM, params, xs, (h0, c0))  # ours carries (h, c)
     np.testing.assert_allclose(ys, out_flax, **TOL)
     np.testing.assert_allclose(c, carry_flax[0], **TOL)
     np.testing.assert_allclose(h, carry_flax[1], **TOL)
 
 
+@pytest.mark.smoke
 def test_gru_cell_equals_flax_gru_cell():
     # Flax's GRUCell is the PyTorch convention with no recurrent bias: set ours to zero and copy.
     params = gru.init_gru(jax.random.key(0), 3, 4)
     params["b_h"] = jnp.zeros_like(params["b_h"])
     cell = nnx.GRUCell(3, 4, rngs=nnx.Rngs(0))
     cell.dense_i.kernel[...] = params["W_x"]
-    cell.dense_i.bias[...] = params["b_x"]
+    cell.dense_i.bias[...] = params["b"]
     cell.dense_h.kernel[...] = params["W_h"]
     xs = jax.random.normal(jax.random.key(1), (2, 5, 3))
     h0 = 0.3 * jax.random.normal(jax.random.key(2), (2, 4))
     carry_flax, out_flax = nnx.RNN(cell, return_carry=True)(xs, initial_carry=h0)
-    ys, h = lstm.scan_cell(gru.gru_cell, params, xs, h0)
+    h, ys = lstm.scan_cell(gru.GRU, params, xs, h0)
     np.testing.assert_allclose(ys, out_flax, **TOL)
     np.testing.assert_allclose(h, carry_flax, **TOL)
 
@@ -151,7 +165,7 @@ def test_step_by_step_equals_scan():
         layer = Recurrent(cell, 3, 5, num_layers=layers, initial_state="learned", rngs=nnx.Rngs(0))
         layer.state0[...] = 0.1 * jax.random.normal(jax.random.key(9), layer.state0.shape)
         xs = jax.random.normal(jax.random.key(1), (2, 7, 3))
-        ys, finals = layer(xs)
+        finals, ys = layer(xs)
         carry = layer.initial_carry(2)
         outs = []
         for t in range(7):
@@ -162,16 +176,19 @@ def test_step_by_step_equals_scan():
             np.testing.assert_allclose(a, b, atol=1e-6)
 
 
+@pytest.mark.smoke
 def test_padded_steps_change_nothing_in_a_bidirectional_stack():
     layer = Recurrent("lstm", 2, 4, num_layers=2, bidirectional=True, rngs=nnx.Rngs(0))
     xs = jax.random.normal(jax.random.key(1), (3, 8, 2))
     lengths = jnp.array([8, 3, 5])
-    ys, finals = layer(xs, lengths=lengths)
+    finals, ys = layer(xs, lengths=lengths)
     garbage = xs.at[1, 3:].set(50.0).at[2, 5:].set(-3.0)
-    ys_g, finals_g = layer(garbage, lengths=lengths)
+    finals_g, ys_g = layer(garbage, lengths=lengths)
     np.testing.assert_array_equal(ys, ys_g)
+    for a, b in zip(jax.tree_util.tree_leaves(finals), jax.tree_util.tree_leaves(finals_g)):
+        np.testing.assert_array_equal(a, b)
     for b, n in enumerate([8, 3, 5]):
-        alone, _ = layer(xs[b : b + 1, :n])
+        _, alone = layer(xs[b : b + 1, :n])
         np.testing.assert_allclose(ys[b, :n], alone[0], atol=1e-6)
         assert np.all(np.asarray(ys[b, n:]) == 0)
 
@@ -187,7 +204,7 @@ def test_reverse_padded_is_an_involution():
 def test_learned_initial_state_gets_a_gradient():
     layer = Recurrent("lstm", 2, 3, initial_state="learned", rngs=nnx.Rngs(0))
     xs = jax.random.normal(jax.random.key(1), (4, 3, 2))
-    grads = nnx.grad(lambda m: jnp.sum(m(xs)[0] ** 2 + m(xs)[0]))(layer)
+    grads = nnx.grad(lambda m: jnp.sum(m(xs)[1] ** 2 + m(xs)[1]))(layer)
     g = np.asarray(grads.state0[...])
     assert g.shape == (1, 2, 3) and np.all(np.abs(g) > 0)
     zero = Recurrent("lstm", 2, 3, rngs=nnx.Rngs(0))
@@ -199,25 +216,28 @@ def test_forget_bias_and_1997_cell():
     q = lstm.init_lstm(jax.random.key(0), 2, 3, forget_bias=0.0)
     np.testing.assert_allclose(p["b"][3:6] - q["b"][3:6], 1.0, atol=1e-6)
     np.testing.assert_array_equal(p["b"][:3], q["b"][:3])
-    old = lstm.init_lstm(jax.random.key(0), 2, 3, forget_gate=False)
+    old = lstm.init_lstm1997(jax.random.key(0), 2, 3)
     assert old["W_x"].shape == (2, 9)
     # The 1997 cell's state is a running sum: with zero input gate bias pushed to -inf nothing is written.
     xs = jax.random.normal(jax.random.key(1), (1, 6, 2))
-    gates = lstm.lstm_gates(old, xs)
+    gates = lstm.lstm_gates(old, xs, cell=lstm.LSTM_1997)
     np.testing.assert_array_equal(gates["f"], 1.0)
     c = np.asarray(gates["c"][0])
     np.testing.assert_allclose(np.diff(c, axis=0), np.asarray((gates["i"] * gates["g"])[0, 1:]), atol=1e-6)
 
 
 def test_peepholes_change_the_cell_and_gates_match_the_cell():
-    p = lstm.init_lstm(jax.random.key(0), 2, 3, peepholes=True)
+    p = lstm.init_peephole_lstm(jax.random.key(0), 2, 3)
     xs = jax.random.normal(jax.random.key(1), (2, 5, 2))
-    carry0 = (jnp.zeros((2, 3)), jnp.zeros((2, 3)))
-    ys, _ = lstm.scan_cell(lstm.lstm_cell, p, xs, carry0)
+    carry0 = lstm.PEEPHOLE_LSTM.initial_carry(2, 3)
+    _, ys = lstm.scan_cell(lstm.PEEPHOLE_LSTM, p, xs, carry0)
     plain = {k: v for k, v in p.items() if not k.startswith("p_")}
-    ys_plain, _ = lstm.scan_cell(lstm.lstm_cell, plain, xs, carry0)
+    _, ys_plain = lstm.scan_cell(lstm.LSTM, plain, xs, carry0)
     assert not np.allclose(ys, ys_plain)
-    np.testing.assert_allclose(lstm.lstm_gates(p, xs)["h"], ys, atol=1e-6)
+    np.testing.assert_allclose(lstm.lstm_gates(p, xs, cell=lstm.PEEPHOLE_LSTM)["h"], ys, atol=1e-6)
+    # zero peepholes: the peephole cell is the modern one
+    zero = {**p, "p_i": jnp.zeros(3), "p_f": jnp.zeros(3), "p_o": jnp.zeros(3)}
+    np.testing.assert_allclose(lstm.scan_cell(lstm.PEEPHOLE_LSTM, zero, xs, carry0)[1], ys_plain, atol=1e-6)
 
 
 def test_gru_conventions_differ():
@@ -254,7 +274,8 @@ def test_parameter_counts_are_4x_and_3x():
             lambda: Recurrent("gru", 2, 3, rngs=nnx.Rngs(0)).step([jnp.zeros((1, 3))], jnp.ones((1, 5))),
             r"x must have shape \[batch, input_size=2\]",
         ),
-        (lambda: lstm.init_lstm(jax.random.key(0), 2, 3, forget_gate=False, peepholes=True), "peepholes=True needs"),
+        (lambda: Recurrent("gru", 3, 4, forget_bias=5.0, rngs=nnx.Rngs(0)), "unknown option.*forget_bias"),
+        (lambda: lstm.lstm_gates(lstm.init_lstm(jax.random.key(0), 2, 3), jnp.ones((1, 4, 2)), cell=gru.GRU), "LSTM"),
     ],
 )
 def test_bad_input(call, match):
@@ -268,8 +289,8 @@ def test_fast_lstm_variants_equal_the_scanned_cell_with_their_gradients(variant)
     params = lstm.init_lstm(jax.random.key(0), 5, 7)
     xs = jax.random.normal(jax.random.key(1), (3, 11, 5))
     carry0 = (jax.random.normal(jax.random.key(2), (3, 7)), jax.random.normal(jax.random.key(3), (3, 7)))
-    ys, (h, c) = run(params, xs, carry0)
-    ys_ref, (h_ref, c_ref) = scan_cell(lstm.lstm_cell, params, xs, carry0)
+    (h, c), ys = run(params, xs, carry0)
+    (h_ref, c_ref), ys_ref = scan_cell(lstm.LSTM, params, xs, carry0)
     np.testing.assert_allclose(ys, ys_ref, atol=1e-6)
     np.testing.assert_allclose(h, h_ref, atol=1e-6)
     np.testing.assert_allclose(c, c_ref, atol=1e-6)
@@ -278,18 +299,20 @@ def test_fast_lstm_variants_equal_the_scanned_cell_with_their_gradients(variant)
 
     def loss(f):
         def value(p, x, carry):
-            ys, (h, c) = f(p, x, carry)
+            (h, c), ys = f(p, x, carry)
             return jnp.sum(ys**2 * jnp.arange(11)[None, :, None]) + jnp.sum(h * a) + jnp.sum(c * b)
 
         return value
 
     g = jax.grad(loss(run), argnums=(0, 1, 2))(params, xs, carry0)
-    g_ref = jax.grad(loss(lambda p, x, k: scan_cell(lstm.lstm_cell, p, x, k)), argnums=(0, 1, 2))(params, xs, carry0)
+    g_ref = jax.grad(loss(lambda p, x, k: scan_cell(lstm.LSTM, p, x, k)), argnums=(0, 1, 2))(params, xs, carry0)
     assert jax.tree_util.tree_structure(g) == jax.tree_util.tree_structure(g_ref)
     for got, want in zip(jax.tree_util.tree_leaves(g), jax.tree_util.tree_leaves(g_ref)):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="modern cell only"):
-        run(lstm.init_lstm(jax.random.key(0), 5, 7, forget_gate=False), xs)
+        run(lstm.init_lstm1997(jax.random.key(0), 5, 7), xs)
+    with pytest.raises(ValueError, match="modern cell only"):
+        run(lstm.init_peephole_lstm(jax.random.key(0), 5, 7), xs)
     with pytest.raises(ValueError, match="4 features per step but the layer expects input_size=5"):
         run(params, xs[..., :4])
     with pytest.raises(ValueError, match="empty sequence"):

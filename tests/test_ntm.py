@@ -8,6 +8,7 @@ import pytest
 from rnnbook import data, ntm
 
 
+@pytest.mark.smoke
 def test_content_weights_match_a_hand_computation_and_sum_to_one():
     rng = np.random.default_rng(0)
     memory, key, beta = rng.normal(size=(2, 5, 3)), rng.normal(size=(2, 3)), np.array([0.5, 4.0])
@@ -98,13 +99,13 @@ def test_machine_shapes_memory_size_free_and_gradients_reach_the_controller():
     params = ntm.init_ntm(jax.random.key(0), 5, 4, controller=16, width=6)
     x, y, mask = data.bit_copy(jax.random.key(1), 3, 1, 4, bits=4)
     for slots in (8, 20):  # the same parameters, any memory size
-        logits, w_read, w_write, state = ntm.ntm_scan(params, x, slots=slots)
+        state, (logits, w_read, w_write) = ntm.ntm_scan(params, x, slots=slots)
         assert logits.shape == (3, 9, 4) and w_read.shape == (3, 9, slots) and state["memory"].shape == (3, slots, 6)
         np.testing.assert_allclose(np.asarray(w_read).sum(-1), 1.0, rtol=1e-4)
         np.testing.assert_allclose(np.asarray(w_write).sum(-1), 1.0, rtol=1e-4)
 
     def loss(p):
-        logits = ntm.ntm_scan(p, x, slots=8)[0]
+        _, (logits, _, _) = ntm.ntm_scan(p, x, slots=8)
         return jnp.sum(jax.nn.softplus(-logits * (2 * y - 1)) * mask[..., None])
 
     grads = jax.grad(loss)(params)
@@ -128,6 +129,7 @@ def test_ntm_scan_rejects_bad_input():
         ntm.ntm_scan(params, jnp.zeros((1, 2, 5)), slots=0)
 
 
+@pytest.mark.smoke
 def test_bit_copy_matches_its_definition():
     x, y, mask = map(np.asarray, data.bit_copy(jax.random.key(3), 16, 1, 6, bits=5))
     assert x.shape == (16, 13, 6) and y.shape == (16, 13, 5) and mask.shape == (16, 13)

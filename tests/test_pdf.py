@@ -12,6 +12,8 @@ import subprocess
 import pytest
 from test_book import ALL_NOTEBOOKS, COVERAGE_TOOL, ROOT, SHEET, TOC, load, markdown_of
 
+pytestmark = [pytest.mark.book, pytest.mark.pdf]
+
 PAGES_FOR_PEOPLE = ROOT / "_build" / "pdf_pages"  # ignored by git
 
 

@@ -11,6 +11,8 @@ import pytest
 import tomllib
 import yaml
 
+pytestmark = pytest.mark.book  # about the repository, with the book's tier
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())

@@ -8,6 +8,11 @@ from flax import nnx
 
 from rnnbook import rnn
 
+try:
+    import torch  # the reference implementation, for the tests marked `torch` alone
+except ModuleNotFoundError:
+    torch = None  # those tests are skipped with a reason (tests/conftest.py); the others run
+
 SHAPES = [(1, 1, 1, 1), (1, 5, 3, 4), (4, 1, 3, 4), (3, 9, 2, 7), (8, 20, 5, 16)]  # batch, time, in, hidden
 
 
@@ -20,46 +25,47 @@ def setup(shape, seed=0):
     return params, xs, h0
 
 
-torch = pytest.importorskip("torch", reason="PyTorch is the reference implementation (pip install torch==2.13.0)")
-
-
 def torch_rnn(params):
-    inp, hidden = params["W_xh"].shape
+    """A torch.nn.RNN with our weights (names: the table of rnnbook/cells.py; b = bias_ih + bias_hh)."""
+    inp, hidden = params["W_x"].shape
     layer = torch.nn.RNN(inp, hidden, nonlinearity="tanh", batch_first=True)
     with torch.no_grad():
-        layer.weight_ih_l0.copy_(torch.tensor(np.asarray(params["W_xh"]).T))
-        layer.weight_hh_l0.copy_(torch.tensor(np.asarray(params["W_hh"]).T))
-        layer.bias_ih_l0.copy_(torch.tensor(np.asarray(params["b_h"])))
+        layer.weight_ih_l0.copy_(torch.tensor(np.asarray(params["W_x"]).T))
+        layer.weight_hh_l0.copy_(torch.tensor(np.asarray(params["W_h"]).T))
+        layer.bias_ih_l0.copy_(torch.tensor(np.asarray(params["b"])))
         layer.bias_hh_l0.zero_()
     return layer
 
 
 @pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.torch
 def test_scan_equals_torch_rnn(shape):
     params, xs, h0 = setup(shape)
-    hs, h_last = rnn.rnn_scan(params, xs, h0)
+    h_last, hs = rnn.rnn_scan(params, xs, h0)
     out, h_n = torch_rnn(params)(torch.tensor(np.asarray(xs)), torch.tensor(np.asarray(h0))[None])
     np.testing.assert_allclose(hs, out.detach().numpy(), atol=1e-5, rtol=1e-5)
     np.testing.assert_allclose(h_last, h_n[0].detach().numpy(), atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.torch
 def test_gradients_equal_torch_autograd():
     params, xs, h0 = setup((3, 9, 2, 7))
     targets = jax.random.normal(jax.random.key(9), (3, 9, 7))
-    loss = lambda p: 0.5 * jnp.sum((rnn.rnn_scan(p, xs, h0)[0] - targets) ** 2)
+    loss = lambda p: 0.5 * jnp.sum((rnn.rnn_scan(p, xs, h0)[1] - targets) ** 2)
     grads = jax.grad(loss)(params)
     layer = torch_rnn(params)
     out, _ = layer(torch.tensor(np.asarray(xs)), torch.tensor(np.asarray(h0))[None])
     (0.5 * ((out - torch.tensor(np.asarray(targets))) ** 2).sum()).backward()
-    np.testing.assert_allclose(grads["W_xh"], layer.weight_ih_l0.grad.numpy().T, atol=1e-4, rtol=1e-4)
-    np.testing.assert_allclose(grads["W_hh"], layer.weight_hh_l0.grad.numpy().T, atol=1e-4, rtol=1e-4)
-    np.testing.assert_allclose(grads["b_h"], layer.bias_ih_l0.grad.numpy(), atol=1e-4, rtol=1e-4)
+    np.testing.assert_allclose(grads["W_x"], layer.weight_ih_l0.grad.numpy().T, atol=1e-4, rtol=1e-4)
+    np.testing.assert_allclose(grads["W_h"], layer.weight_hh_l0.grad.numpy().T, atol=1e-4, rtol=1e-4)
+    np.testing.assert_allclose(grads["b"], layer.bias_ih_l0.grad.numpy(), atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.torch
 def test_lengths_equal_torch_packed_sequence():
     params, xs, _ = setup((4, 9, 3, 6))
     lengths = jnp.array([9, 1, 5, 3])
-    hs, h_last = rnn.rnn_scan(params, xs, lengths=lengths)
+    h_last, hs = rnn.rnn_scan(params, xs, lengths=lengths)
     packed = torch.nn.utils.rnn.pack_padded_sequence(
         torch.tensor(np.asarray(xs)), torch.tensor(np.asarray(lengths)), batch_first=True, enforce_sorted=False
     )
@@ -72,12 +78,12 @@ def test_lengths_equal_torch_packed_sequence():
 def test_scan_equals_flax_simple_cell():
     params, xs, h0 = setup((3, 6, 2, 5))
     cell = nnx.SimpleCell(2, 5, rngs=nnx.Rngs(0))  # h' = tanh(x W_i + b + h W_h)
-    cell.dense_i.kernel[...] = params["W_xh"]
-    cell.dense_i.bias[...] = params["b_h"]
-    cell.dense_h.kernel[...] = params["W_hh"]
+    cell.dense_i.kernel[...] = params["W_x"]
+    cell.dense_i.bias[...] = params["b"]
+    cell.dense_h.kernel[...] = params["W_h"]
     layer = nnx.RNN(cell, return_carry=True)
     carry, out = layer(xs, initial_carry=h0)
-    hs, h_last = rnn.rnn_scan(params, xs, h0)
+    h_last, hs = rnn.rnn_scan(params, xs, h0)  # the same (carry, outputs) order as nnx.RNN
     np.testing.assert_allclose(hs, out, atol=1e-5)
     np.testing.assert_allclose(h_last, carry, atol=1e-5)
 
@@ -85,8 +91,8 @@ def test_scan_equals_flax_simple_cell():
 @pytest.mark.parametrize("shape", SHAPES)
 def test_scan_equals_unrolled_loop(shape):
     params, xs, h0 = setup(shape)
-    hs, h_last = rnn.rnn_scan(params, xs, h0)
-    hs_loop, h_loop = rnn.rnn_unrolled(params, xs, h0)
+    h_last, hs = rnn.rnn_scan(params, xs, h0)
+    h_loop, hs_loop = rnn.rnn_unrolled(params, xs, h0)
     np.testing.assert_allclose(hs, hs_loop, atol=1e-6)
     np.testing.assert_allclose(h_last, h_loop, atol=1e-6)
 
@@ -113,22 +119,23 @@ def test_hand_bptt_equals_finite_differences():
     _, grads, _ = rnn.bptt_grads(params, readout, xs, targets, h0)
     eps = 1e-2
     for i, j in [(0, 0), (1, 2), (2, 1)]:
-        bump = jnp.zeros_like(params["W_hh"]).at[i, j].set(eps)
-        up = rnn.sequence_loss({**params, "W_hh": params["W_hh"] + bump}, readout, xs, targets, h0)
-        down = rnn.sequence_loss({**params, "W_hh": params["W_hh"] - bump}, readout, xs, targets, h0)
-        np.testing.assert_allclose(grads["W_hh"][i, j], (up - down) / (2 * eps), rtol=2e-2, atol=2e-3)
+        bump = jnp.zeros_like(params["W_h"]).at[i, j].set(eps)
+        up = rnn.sequence_loss({**params, "W_h": params["W_h"] + bump}, readout, xs, targets, h0)
+        down = rnn.sequence_loss({**params, "W_h": params["W_h"] - bump}, readout, xs, targets, h0)
+        np.testing.assert_allclose(grads["W_h"][i, j], (up - down) / (2 * eps), rtol=2e-2, atol=2e-3)
 
 
+@pytest.mark.smoke
 def test_padded_steps_change_nothing():
     params, xs, _ = setup((3, 8, 2, 4))
     lengths = jnp.array([8, 3, 5])
-    hs, h_last = rnn.rnn_scan(params, xs, lengths=lengths)
+    h_last, hs = rnn.rnn_scan(params, xs, lengths=lengths)
     garbage = xs.at[1, 3:].set(100.0).at[2, 5:].set(-7.0)
-    hs_g, h_last_g = rnn.rnn_scan(params, garbage, lengths=lengths)
+    h_last_g, hs_g = rnn.rnn_scan(params, garbage, lengths=lengths)
     np.testing.assert_array_equal(hs, hs_g)
     np.testing.assert_array_equal(h_last, h_last_g)
     for b, n in enumerate([8, 3, 5]):
-        alone, h_alone = rnn.rnn_scan(params, xs[b : b + 1, :n])
+        h_alone, alone = rnn.rnn_scan(params, xs[b : b + 1, :n])
         np.testing.assert_allclose(hs[b, :n], alone[0], atol=1e-6)
         np.testing.assert_allclose(h_last[b], h_alone[0], atol=1e-6)
         assert np.all(np.asarray(hs[b, n:]) == 0)
@@ -137,15 +144,15 @@ def test_padded_steps_change_nothing():
 def test_tbptt_with_full_horizon_is_bptt_and_short_horizon_cuts():
     params, xs, h0 = setup((2, 12, 3, 5))
     loss = lambda states: lambda p: jnp.sum(jnp.sin(states(p)))
-    full = jax.grad(loss(lambda p: rnn.rnn_scan(p, xs, h0)[0]))(params)
+    full = jax.grad(loss(lambda p: rnn.rnn_scan(p, xs, h0)[1]))(params)
     for k1, k2 in [(12, 12), (1, 12), (3, 12), (4, 20)]:
         cut = jax.grad(loss(lambda p: rnn.tbptt_states(p, xs, k1, k2, h0)))(params)
         for name in full:
             np.testing.assert_allclose(cut[name], full[name], atol=1e-5, rtol=1e-5)
     # Forward values never change; gradients do once k2 is short.
-    np.testing.assert_allclose(rnn.tbptt_states(params, xs, 2, 4, h0), rnn.rnn_scan(params, xs, h0)[0], atol=1e-6)
+    np.testing.assert_allclose(rnn.tbptt_states(params, xs, 2, 4, h0), rnn.rnn_scan(params, xs, h0)[1], atol=1e-6)
     short = jax.grad(loss(lambda p: rnn.tbptt_states(p, xs, 2, 4, h0)))(params)
-    assert not np.allclose(short["W_hh"], full["W_hh"], atol=1e-4)
+    assert not np.allclose(short["W_h"], full["W_h"], atol=1e-4)
 
 
 @pytest.mark.parametrize("k1,k2", [(1, 3), (2, 4), (4, 4)])
@@ -165,8 +172,9 @@ def test_tbptt_gradient_horizon(k1, k2):
 def test_nnx_modules_match_functions():
     layer = rnn.ElmanRNN(3, 5, rngs=nnx.Rngs(0))
     xs = jax.random.normal(jax.random.key(1), (2, 4, 3))
-    hs, h_last = layer(xs)
-    np.testing.assert_array_equal(hs, rnn.rnn_scan(layer.params, xs)[0])
+    h_last, hs = layer(xs)
+    np.testing.assert_array_equal(hs, rnn.rnn_scan(layer.params, xs)[1])
+    np.testing.assert_array_equal(h_last, hs[:, -1])
     model = rnn.ElmanModel(3, 5, 2, output="last", rngs=nnx.Rngs(0))
     assert model(xs).shape == (2, 2)
     assert model(xs, lengths=jnp.array([4, 2])).shape == (2, 2)
@@ -179,9 +187,9 @@ def test_same_key_same_result():
     c = rnn.init_elman(jax.random.key(43), 3, 8)
     for name in a:
         np.testing.assert_array_equal(a[name], b[name])
-    assert not np.array_equal(a["W_hh"], c["W_hh"])
+    assert not np.array_equal(a["W_h"], c["W_h"])
     xs = jax.random.normal(jax.random.key(0), (2, 5, 3))
-    np.testing.assert_array_equal(rnn.rnn_scan(a, xs)[0], rnn.rnn_scan(b, xs)[0])
+    np.testing.assert_array_equal(rnn.rnn_scan(a, xs)[1], rnn.rnn_scan(b, xs)[1])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -224,7 +232,7 @@ def test_bad_input_raises_named_value_error(call, match):
 
 
 def test_lengths_accept_python_lists():
-    hs, _ = rnn.rnn_scan(PARAMS, XS, lengths=np.array([5, 2]))
+    _, hs = rnn.rnn_scan(PARAMS, XS, lengths=np.array([5, 2]))
     assert np.all(np.asarray(hs[1, 2:]) == 0)
 
 
@@ -233,16 +241,16 @@ def test_carry_gradients_equal_finite_differences_and_hand_bptt():
     readout = rnn.init_readout(jax.random.key(5), 4, 2)
     targets = jax.random.normal(jax.random.key(6), (2, 6, 2))
     loss = lambda ys, final: 0.5 * jnp.sum((ys @ readout["W_hy"] + readout["b_y"] - targets) ** 2)
-    grads = rnn.carry_gradients(rnn.elman_cell, params, xs, h0, loss)
+    grads = rnn.carry_gradients(rnn.ELMAN, params, xs, h0, loss)
     assert grads.shape == (2, 6, 4)
 
     # finite differences: nudge the state after step t, run the rest of the sequence
     def loss_after(t, delta):
-        hs_head, h_t = rnn.rnn_scan(params, xs[:, : t + 1], h0)
+        h_t, hs_head = rnn.rnn_scan(params, xs[:, : t + 1], h0)
         h_t = h_t + delta
         ys = [hs_head[:, :t], h_t[:, None]]
         if t + 1 < xs.shape[1]:
-            ys.append(rnn.rnn_scan(params, xs[:, t + 1 :], h_t)[0])
+            ys.append(rnn.rnn_scan(params, xs[:, t + 1 :], h_t)[1])
         return loss(jnp.concatenate(ys, axis=1), None)
 
     eps = 1e-2
@@ -251,12 +259,12 @@ def test_carry_gradients_equal_finite_differences_and_hand_bptt():
         fd = (loss_after(t, bump) - loss_after(t, -bump)) / (2 * eps)
         np.testing.assert_allclose(grads[b, t, j], fd, rtol=2e-2, atol=2e-3)
 
-    # and the hand BPTT's backward recursion: dL/dh_t = e_t W_hy^T + g_{t+1} W_hh^T
-    hs, _ = rnn.rnn_scan(params, xs, h0)
+    # and the hand BPTT's backward recursion: dL/dh_t = e_t W_hy^T + g_{t+1} W_h^T
+    _, hs = rnn.rnn_scan(params, xs, h0)
     e = hs @ readout["W_hy"] + readout["b_y"] - targets
     g = jnp.zeros((2, 4))
     for t in reversed(range(6)):
-        dh = e[:, t] @ readout["W_hy"].T + g @ params["W_hh"].T
+        dh = e[:, t] @ readout["W_hy"].T + g @ params["W_h"].T
         np.testing.assert_allclose(grads[:, t], dh, atol=1e-5, rtol=1e-4)
         g = (1 - hs[:, t] ** 2) * dh
     norms = rnn.gradient_norms(grads)
@@ -268,8 +276,8 @@ def test_carry_gradients_of_an_lstm_cover_h_and_c():
 
     p = lstm.init_lstm(jax.random.key(0), 2, 3)
     xs = jax.random.normal(jax.random.key(1), (1, 5, 2))
-    carry0 = (jnp.zeros((1, 3)), jnp.zeros((1, 3)))
-    gh, gc = rnn.carry_gradients(lstm.lstm_cell, p, xs, carry0, lambda ys, final: jnp.sum(final[1]))
+    carry0 = lstm.LSTM.initial_carry(1, 3)
+    gh, gc = rnn.carry_gradients(lstm.LSTM, p, xs, carry0, lambda ys, final: jnp.sum(final[1]))
     # dL/dc_T = 1 at the last step; dL/dh_T = 0 there (the loss reads c_T only)
     np.testing.assert_allclose(gc[0, -1], 1.0)
     np.testing.assert_allclose(gh[0, -1], 0.0)

@@ -40,7 +40,7 @@ class Model(nnx.Module):
         self.rnn = Recurrent(cell, 3, 16, rngs=rngs)
         self.out = nnx.Linear(16, 1, rngs=rngs)
     def __call__(self, xs):
-        return self.out(self.rnn(xs)[0])[..., 0]
+        return self.out(self.rnn(xs)[1])[..., 0]
 
 def loss_fn(model, batch):
     xs, ys = batch
@@ -51,6 +51,7 @@ data = (xs, jnp.cumsum(xs[..., 0], axis=1) / 4)  # a running sum: learnable
 """
 
 
+@pytest.mark.slow
 def test_sharded_gradient_step_equals_the_single_device_step():
     out = run_on_8_devices(
         PRELUDE
@@ -73,6 +74,7 @@ print("ok")
     assert out.strip().endswith("ok")
 
 
+@pytest.mark.slow
 def test_fit_with_a_mesh_follows_the_single_device_losses():
     out = run_on_8_devices(
         PRELUDE
@@ -102,6 +104,7 @@ print("ok")
     assert out.strip().endswith("ok")
 
 
+@pytest.mark.smoke
 def test_shard_batch_checks_its_inputs():
     mesh = jax.make_mesh((1,), ("data",), axis_types=(AxisType.Auto,))
     batch = train.shard_batch({"x": jnp.ones((4, 2)), "y": jnp.ones(4)}, mesh)

@@ -15,6 +15,7 @@ from rnnbook.vocab import EOS, PAD, SOS, UNK
 # ----------------------------------------------------------------------------------------------
 # Vocabulary and batches
 # ----------------------------------------------------------------------------------------------
+@pytest.mark.smoke
 def test_vocab_round_trip_specials_and_unk_cutoff():
     seqs = [["a", "b", "a"], ["a", "c"], ["b", "a"]]
     v = vocab.Vocab(seqs, min_count=2)
@@ -82,6 +83,7 @@ def test_copy_task_matches_its_definition():
         data.copy_task(jax.random.key(0), 4, 5, 3)
 
 
+@pytest.mark.smoke
 def test_dates_are_real_babel_dates_with_iso_targets():
     import datetime
 
@@ -89,14 +91,15 @@ def test_dates_are_real_babel_dates_with_iso_targets():
 
     examples = data.dates(200, seed=0)
     assert examples == data.dates(200, seed=0)  # deterministic
-    assert {e[3] for e in examples} == set(data.DATE_LOCALES) and {e[4] for e in examples} == set(data.DATE_FORMATS)
-    for src, tgt, text, locale, fmt in examples:
-        day = datetime.date.fromisoformat("".join(tgt))
+    assert {e.locale for e in examples} == set(data.DATE_LOCALES)
+    assert {e.format for e in examples} == set(data.DATE_FORMATS)
+    for e in examples:
+        day = datetime.date.fromisoformat("".join(e.target))
         assert 1950 <= day.year < 2050
-        assert format_date(day, fmt, locale=locale) == text and src[0] == locale
-        assert "".join(src[1:]) == text.replace(" ", "")
-        if fmt == "short" and locale != "en_US":  # Babel's own parser agrees (day-first locales)
-            parsed = parse_date(text, locale=locale)
+        assert format_date(day, e.format, locale=e.locale) == e.text and e.source[0] == e.locale
+        assert "".join(e.source[1:]) == e.text.replace(" ", "")
+        if e.format == "short" and e.locale != "en_US":  # Babel's own parser agrees (day-first locales)
+            parsed = parse_date(e.text, locale=e.locale)
             assert (parsed.month, parsed.day) == (day.month, day.day)
 
 
@@ -291,6 +294,7 @@ def test_beam_search_finds_the_best_sequence_by_enumeration(alpha):
     assert set(allowed) >= set(np.unique(padded[padded != PAD]))
 
 
+@pytest.mark.smoke
 def test_decoding_is_deterministic_and_jitted_once_per_shape():
     m = small_model()
     a = seq2seq.beam_search(m, SRC, SRC_LEN, 5, width=3)
@@ -298,9 +302,28 @@ def test_decoding_is_deterministic_and_jitted_once_per_shape():
     np.testing.assert_array_equal(a[0], b[0])
 
 
+@pytest.mark.parametrize("kind", ["seq2seq", "transformer"])
+def test_both_models_implement_the_decoding_interface_batch_first(kind):
+    from rnnbook.transformer import Transformer
+
+    if kind == "seq2seq":
+        m = small_model()
+    else:
+        m = Transformer(14, 9, d_model=8, heads=2, d_ff=16, layers=1, max_len=8, rngs=nnx.Rngs(0))
+    assert isinstance(m, seq2seq.EncoderDecoder)
+    memory, carry = m.encode(SRC, SRC_LEN)
+    # beam search repeats memory and carry per hypothesis and reorders the carry: every array is batch first
+    assert all(leaf.shape[0] == SRC.shape[0] for leaf in jax.tree_util.tree_leaves((memory, carry)))
+    carry, logits, weights = m.step_fn()(memory, carry, jnp.full(SRC.shape[0], SOS))
+    assert logits.shape == (3, m.tgt_vocab) and weights.shape == SRC.shape
+    with pytest.raises(ValueError, match="must implement seq2seq.EncoderDecoder"):
+        seq2seq.greedy_decode(m.encode, SRC, SRC_LEN, 3)
+
+
 # ----------------------------------------------------------------------------------------------
 # Training
 # ----------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_attention_model_learns_to_copy():
     m = seq2seq.Seq2Seq(14, 14, embed=16, hidden=48, attention="bahdanau", rngs=nnx.Rngs(0))
     val = data.copy_task(jax.random.key(1), 256, 2, 8)

@@ -21,6 +21,7 @@ def mse_params(p, batch):
     return jnp.mean((x @ p["w"] - y) ** 2)
 
 
+@pytest.mark.smoke
 def test_fit_pytree_learns_a_linear_map():
     data = linear_problem()
     params, hist = train.fit(

@@ -9,7 +9,10 @@ from flax import nnx
 from rnnbook import data, seq2seq, transformer
 from rnnbook.vocab import PAD
 
-torch = pytest.importorskip("torch", reason="PyTorch is a reference implementation (pip install torch==2.13.0)")
+try:
+    import torch  # the reference implementation, for the tests marked `torch` alone
+except ModuleNotFoundError:
+    torch = None  # those tests are skipped with a reason (tests/conftest.py); the others run
 
 
 def t(a):
@@ -54,6 +57,7 @@ def test_scaled_dot_product_attention_equals_jax():
     )
 
 
+@pytest.mark.smoke
 def test_multi_head_attention_equals_flax():
     ours = transformer.MultiHeadAttention(16, 4, rngs=nnx.Rngs(0))
     ref = nnx.MultiHeadAttention(
@@ -74,6 +78,7 @@ def test_multi_head_attention_equals_flax():
 
 
 @pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.torch
 def test_multi_head_attention_equals_torch(masked):
     ours = transformer.MultiHeadAttention(16, 4, rngs=nnx.Rngs(0))
     ref = torch.nn.MultiheadAttention(16, 4, batch_first=True)
@@ -89,6 +94,7 @@ def test_multi_head_attention_equals_torch(masked):
 
 
 @pytest.mark.parametrize("norm_first", [True, False])
+@pytest.mark.torch
 def test_encoder_layer_equals_torch(norm_first):
     ours = transformer.EncoderLayer(16, 4, 32, norm_first=norm_first, rngs=nnx.Rngs(0))
     ours.norm1.scale[...] = 1 + 0.1 * jax.random.normal(jax.random.key(5), (16,))  # non-trivial norms
@@ -109,6 +115,61 @@ def test_encoder_layer_equals_torch(norm_first):
     ref_out = ref(t(x), src_key_padding_mask=pad).detach().numpy()
     np.testing.assert_allclose(np.asarray(out)[0], ref_out[0], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(np.asarray(out)[1, :4], ref_out[1, :4], rtol=1e-4, atol=1e-5)  # real positions
+
+
+@pytest.mark.parametrize("norm_first", [True, False])
+@pytest.mark.torch
+def test_decoder_layer_equals_torch_whole_and_one_cached_position_at_a_time(norm_first):
+    ours = transformer.DecoderLayer(16, 4, 32, norm_first=norm_first, rngs=nnx.Rngs(0))
+    for i, norm in enumerate(ours.norms):  # non-trivial norms
+        norm.scale[...] = 1 + 0.1 * jax.random.normal(jax.random.key(10 + i), (16,))
+        norm.bias[...] = 0.1 * jax.random.normal(jax.random.key(20 + i), (16,))
+    ref = torch.nn.TransformerDecoderLayer(16, 4, 32, dropout=0.0, batch_first=True, norm_first=norm_first)
+    ref.eval()
+    copy_mha(ref.self_attn, ours.self_attn)
+    copy_mha(ref.multihead_attn, ours.cross_attn)
+    copy_linear(ref.linear1, ours.ff.w1)
+    copy_linear(ref.linear2, ours.ff.w2)
+    with torch.no_grad():
+        for tn, on in zip([ref.norm1, ref.norm2, ref.norm3], ours.norms):
+            tn.weight.copy_(t(on.scale[...]))
+            tn.bias.copy_(t(on.bias[...]))
+    x, memory = jax.random.normal(jax.random.key(4), (2, 5, 16)), jax.random.normal(jax.random.key(7), (2, 6, 16))
+    src_len = jnp.array([6, 3])
+    out, cross, no_cache = ours(x, memory, transformer.causal_mask(5), transformer.padding_mask(src_len, 6))
+    ref_out = ref(
+        t(x),
+        t(memory),
+        tgt_mask=torch.nn.Transformer.generate_square_subsequent_mask(5),
+        memory_key_padding_mask=t(np.arange(6)[None, :] >= np.asarray(src_len)[:, None]),
+    ).detach()
+    np.testing.assert_allclose(out, ref_out.numpy(), rtol=1e-4, atol=1e-5)
+    assert no_cache is None
+    # decoding: the same layer, one position at a time, with a cache and the memory projected once
+    cache, memory_kv = transformer.KVCache.empty(2, 8, 4, 4), ours.cross_attn.keys_values(memory, src_len)
+    for i in range(5):
+        y, w, cache = ours(x[:, i : i + 1], memory_kv, None, None, cache=cache)
+        np.testing.assert_allclose(y[:, 0], ref_out.numpy()[:, i], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(w[:, :, 0], cross[:, :, i], rtol=1e-4, atol=1e-6)
+    np.testing.assert_array_equal(cache.length, [5, 5])
+
+
+def test_kv_cache_appends_per_row_and_masks_what_is_not_written():
+    cache = transformer.KVCache.empty(2, 4, 1, 1)._replace(length=jnp.array([0, 2], jnp.int32))
+    k = jnp.array([[1.0, 2.0], [3.0, 4.0]])[:, :, None, None]  # [batch 2, time 2, heads 1, d 1]
+    cache = cache.append(k, -k)
+    np.testing.assert_array_equal(cache.k[..., 0, 0], [[1, 2, 0, 0], [0, 0, 3, 4]])
+    np.testing.assert_array_equal(cache.v, -cache.k)
+    np.testing.assert_array_equal(cache.length, [2, 4])
+    np.testing.assert_array_equal(cache.mask()[:, 0, 0], [[True, True, False, False], [True] * 4])
+    # attending over projected keys and values = attending over the inputs with their padding mask
+    mha = transformer.MultiHeadAttention(16, 4, rngs=nnx.Rngs(0))
+    xq, xkv = jax.random.normal(jax.random.key(2), (3, 5, 16)), jax.random.normal(jax.random.key(3), (3, 6, 16))
+    lengths = jnp.array([6, 3, 1])
+    out, w = mha(xq, mha.keys_values(xkv, lengths))
+    ref_out, ref_w = mha(xq, xkv, transformer.padding_mask(lengths, 6))
+    np.testing.assert_allclose(out, ref_out, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(w, ref_w)
 
 
 def test_sinusoidal_positions_match_the_formula():
@@ -151,12 +212,13 @@ def test_kv_cache_decoding_equals_full_recomputation(norm_first, positions):
     m = small(norm_first, layers=3, positions=positions)
     b = data.copy_task(jax.random.key(1), 3, 2, 6)
     full, full_w = m(b["src"], b["src_len"], b["tgt_in"])
-    enc, step, p = m.encode(b["src"], b["src_len"]), m.step_fn(), m.decoder_params()
-    cache = enc["carry"]
+    (memory, cache), step = m.encode(b["src"], b["src_len"]), m.step_fn()
     for i in range(b["tgt_in"].shape[1]):
-        cache, logits, w = step(p, enc, cache, b["tgt_in"][:, i])
+        cache, logits, w = step(memory, cache, b["tgt_in"][:, i])
         np.testing.assert_allclose(logits, full[:, i], rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(w, full_w[:, i], rtol=1e-4, atol=1e-6)
+    assert len(cache) == 3 and all(np.all(np.asarray(c.length) == b["tgt_in"].shape[1]) for c in cache)
+    assert isinstance(m, seq2seq.EncoderDecoder)
     tokens, score, _ = seq2seq.greedy_decode(m, b["src"], b["src_len"], 9)
     np.testing.assert_allclose(score, seq2seq.sequence_log_prob(m, b["src"], b["src_len"], tokens), rtol=1e-4)
     beam, b_score = seq2seq.beam_search(m, b["src"], b["src_len"], 9, width=1)

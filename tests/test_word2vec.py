@@ -103,6 +103,7 @@ def test_evaluation_on_toy_vectors():
         w2v.most_similar(vecs, vocab, "zzz")
 
 
+@pytest.mark.slow
 def test_skipgram_learns_a_planted_structure():
     """Words 1-10 only ever appear among themselves, words 11-20 too: their embeddings must separate."""
     rng = np.random.default_rng(0)
@@ -132,12 +133,15 @@ def test_skipgram_learns_a_planted_structure():
 # Against gensim's word2vec, on the same corpus
 # ----------------------------------------------------------------------------------------------
 def gensim_model(tokens, **kw):
-    gensim_w2v = pytest.importorskip("gensim.models", reason="gensim is the reference word2vec (pip install gensim)")
-    model = gensim_w2v.Word2Vec(vector_size=8, window=3, min_count=5, negative=5, sample=1e-3, seed=0, workers=1, **kw)
+    from gensim.models import Word2Vec  # an optional peer: the tests marked `gensim` (tests/conftest.py)
+
+    model = Word2Vec(vector_size=8, window=3, min_count=5, negative=5, sample=1e-3, seed=0, workers=1, **kw)
     model.build_vocab([tokens[i : i + 1000] for i in range(0, len(tokens), 1000)])
     return model
 
 
+@pytest.mark.gensim
+@pytest.mark.smoke
 def test_subsampling_and_noise_equal_gensims():
     from rnnbook import data
 
@@ -168,6 +172,8 @@ def test_split_blocks_holds_out_every_tenth_block():
         w2v.split_blocks(tokens, every=0)
 
 
+@pytest.mark.gensim
+@pytest.mark.smoke
 def test_similarity_benchmarks_are_the_full_lists():
     bench = w2v.similarity_benchmarks()
     assert {name: len(pairs) for name, pairs in bench.items()} == {"WordSim353": 353, "SimLex-999": 999}

@@ -1,3 +1,29 @@
-"""rnnbook: the code of an executable textbook on recurrent neural networks."""
+"""rnnbook: the code of an executable textbook on recurrent neural networks.
+
+The public API is each module's ``__all__``; modules are imported on demand (``from rnnbook import
+lstm``). Start with :mod:`rnnbook.cells`, the contract every recurrent cell follows.
+"""
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "cells",
+    "data",
+    "figures",
+    "gru",
+    "layers",
+    "losses",
+    "lstm",
+    "models",
+    "ngram",
+    "nnlm",
+    "ntm",
+    "rnn",
+    "seq2seq",
+    "subword",
+    "timing",
+    "train",
+    "transformer",
+    "vocab",
+    "word2vec",
+]

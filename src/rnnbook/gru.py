@@ -1,9 +1,10 @@
 """The gated recurrent unit (Cho et al. 2014), in PyTorch's convention and in the original one.
 
-``gru_cell(params, h, x) -> (h, h)``. Gates are packed in PyTorch's order (reset r, update z,
+``gru_cell(params, h, x) -> (h, h)``, under the package's cell contract (:mod:`rnnbook.cells`):
+:data:`GRU` and :data:`GRU_CHO2014`. Gates are packed in PyTorch's order (reset r, update z,
 candidate n): ``W_x: [input, 3*hidden]``, ``W_h: [hidden, 3*hidden]``, and two biases
-``b_x, b_h: [3*hidden]`` (the reset gate multiplies ``h W_hn + b_hn``, so the two candidate
-biases are not interchangeable).
+``b, b_h: [3*hidden]``, the input side's and the recurrent side's (the reset gate multiplies
+``h W_hn + b_hn``, so the two candidate biases are not interchangeable).
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ import jax.numpy as jnp
 
 from ._checks import check_positive_int
 from ._types import Array, DTypeLike, Key, Params
+from .cells import Cell, zeros_carry
 from .rnn import torch_uniform
+
+__all__ = ["GRU", "GRU_CHO2014", "gru_cell", "gru_cell_cho2014", "init_gru"]
 
 
 def init_gru(key: Key, input_size: int, hidden_size: int, dtype: DTypeLike = jnp.float32) -> Params:
@@ -25,13 +29,13 @@ def init_gru(key: Key, input_size: int, hidden_size: int, dtype: DTypeLike = jnp
     return {
         "W_x": u(k1, (input_size, 3 * hidden_size)),
         "W_h": u(k2, (hidden_size, 3 * hidden_size)),
-        "b_x": u(k3, (3 * hidden_size,)),
+        "b": u(k3, (3 * hidden_size,)),
         "b_h": u(k4, (3 * hidden_size,)),
     }
 
 
 def _gates(params: Params, h, x):
-    xr, xz, xn = jnp.split(x @ params["W_x"] + params["b_x"], 3, axis=-1)
+    xr, xz, xn = jnp.split(x @ params["W_x"] + params["b"], 3, axis=-1)
     W_hr, W_hz, W_hn = jnp.split(params["W_h"], 3, axis=-1)
     b_hr, b_hz, b_hn = jnp.split(params["b_h"], 3, axis=-1)
     r = jax.nn.sigmoid(xr + h @ W_hr + b_hr)
@@ -69,3 +73,9 @@ def gru_cell_cho2014(params: Params, h: Array, x: Array) -> tuple[Array, Array]:
     n = jnp.tanh(xn + (r * h) @ W_hn + b_hn)
     h = (1.0 - z) * n + z * h
     return h, h
+
+
+GRU = Cell("gru", init_gru, gru_cell, zeros_carry, lambda h: h, from_h=lambda h: h)
+"""The GRU in PyTorch's convention under the cell contract: carry ``h``."""
+GRU_CHO2014 = Cell("gru_cho2014", init_gru, gru_cell_cho2014, zeros_carry, lambda h: h, from_h=lambda h: h)
+"""The GRU of Cho et al. 2014 under the cell contract: carry ``h``."""

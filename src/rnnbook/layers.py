@@ -1,11 +1,13 @@
 """Recurrent layers over any cell: stacked, bidirectional, with a zero or a learned initial state,
 and a one-step API for online inference.
 
-``Recurrent("lstm" | "gru" | "rnn", input_size, hidden_size, num_layers=..., bidirectional=...)``
-follows ``torch.nn.LSTM`` / ``torch.nn.GRU`` / ``torch.nn.RNN`` with ``batch_first=True``: the
-output is ``[batch, time, hidden * directions]`` and the final states are listed per layer and
-direction (layer-major, forward before backward), each the state after that direction's last
-*real* step.
+``Recurrent("lstm" | "gru" | "rnn" | ..., input_size, hidden_size, num_layers=..., bidirectional=...)``
+follows ``torch.nn.LSTM`` / ``torch.nn.GRU`` / ``torch.nn.RNN`` with ``batch_first=True``, but
+returns in the order of every scan of the package (the cell's and Flax's ``nnx.RNN``'s):
+``(final carries, ys)``. The output ``ys`` is ``[batch, time, hidden * directions]`` and the final
+carries are listed per layer and direction (layer-major, forward before backward), each the state
+after that direction's last *real* step. Any cell of :data:`CELLS` (the cell contract of
+:mod:`rnnbook.cells`) can be used.
 """
 
 from __future__ import annotations
@@ -16,25 +18,24 @@ from flax import nnx
 
 from ._checks import check_lengths, check_positive_int, check_sequence
 from ._types import Array, ArrayLike, Carry
-from .gru import gru_cell, init_gru
-from .lstm import init_lstm, lstm_cell
-from .rnn import elman_cell, init_elman, scan_cell
+from .cells import Cell, scan_cell
+from .gru import GRU, GRU_CHO2014
+from .lstm import LSTM, LSTM_1997, PEEPHOLE_LSTM
+from .rnn import ELMAN
+
+__all__ = ["CELLS", "Recurrent", "get_cell", "reverse_padded"]
+
+CELLS: dict[str, Cell] = {cell.name: cell for cell in (ELMAN, GRU, GRU_CHO2014, LSTM, PEEPHOLE_LSTM, LSTM_1997)}
+"""Every recurrent cell of the package by name (each a :class:`rnnbook.cells.Cell`)."""
 
 
-def _zeros_lstm(batch, hidden, dtype):
-    return (jnp.zeros((batch, hidden), dtype), jnp.zeros((batch, hidden), dtype))
-
-
-def _zeros(batch, hidden, dtype):
-    return jnp.zeros((batch, hidden), dtype)
-
-
-# name -> (init(key, input, hidden, **options), cell, zero carry(batch, hidden, dtype), carry size)
-CELLS = {
-    "rnn": (lambda key, i, h, **_: init_elman(key, i, h), elman_cell, _zeros, 1),
-    "gru": (lambda key, i, h, **_: init_gru(key, i, h), gru_cell, _zeros, 1),
-    "lstm": (init_lstm, lstm_cell, _zeros_lstm, 2),
-}
+def get_cell(cell: str | Cell) -> Cell:
+    """The :class:`~rnnbook.cells.Cell` named ``cell`` (a key of :data:`CELLS`), or ``cell`` itself."""
+    if isinstance(cell, Cell):
+        return cell
+    if cell not in CELLS:
+        raise ValueError(f"cell must be one of {sorted(CELLS)} or a rnnbook.cells.Cell, got {cell!r}")
+    return CELLS[cell]
 
 
 def reverse_padded(xs: Array, lengths: ArrayLike | None = None) -> Array:
@@ -54,18 +55,19 @@ def reverse_padded(xs: Array, lengths: ArrayLike | None = None) -> Array:
 class Recurrent(nnx.Module):
     """Stacked and optionally bidirectional recurrent layers (Flax NNX).
 
-    * ``cell``: ``"lstm"``, ``"gru"`` or ``"rnn"`` (Elman, tanh).
+    * ``cell``: a name of :data:`CELLS` (``"rnn"``, Elman with tanh; ``"gru"``, ``"gru_cho2014"``;
+      ``"lstm"``, ``"peephole_lstm"``, ``"lstm1997"``) or a :class:`rnnbook.cells.Cell`.
     * ``num_layers``: layer ``l`` reads the outputs (states) of layer ``l - 1``.
     * ``bidirectional``: a forward and a backward pass, concatenated at every step.
     * ``initial_state``: ``"zeros"`` or ``"learned"`` (a trained vector per layer and direction,
       for ``h`` and, in an LSTM, ``c``).
-    * ``cell_options``: passed to the cell's ``init``, e.g. ``forget_bias=1.0`` or
-      ``forget_gate=False`` for the LSTM.
+    * ``cell_options``: passed to the cell's ``init``, e.g. ``forget_bias=1.0`` for the LSTM; an
+      option the cell does not take raises a ``ValueError`` naming it.
     """
 
     def __init__(
         self,
-        cell: str,
+        cell: str | Cell,
         input_size: int,
         hidden_size: int,
         *,
@@ -75,25 +77,24 @@ class Recurrent(nnx.Module):
         rngs: nnx.Rngs,
         **cell_options,
     ):
-        if cell not in CELLS:
-            raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
+        cell = get_cell(cell)
         if initial_state not in ("zeros", "learned"):
             raise ValueError(f"initial_state must be 'zeros' or 'learned', got {initial_state!r}")
         check_positive_int(input_size, "input_size")
         check_positive_int(hidden_size, "hidden_size")
         check_positive_int(num_layers, "num_layers")
-        init, self._cell, self._zero, size = CELLS[cell]
-        self.cell_name, self.input_size, self.hidden_size = cell, input_size, hidden_size
+        self.cell, self.cell_name, self.input_size, self.hidden_size = cell, cell.name, input_size, hidden_size
         self.num_layers, self.directions = num_layers, 2 if bidirectional else 1
         weights = []
         for layer in range(num_layers):
             for _ in range(self.directions):
                 n_in = input_size if layer == 0 else hidden_size * self.directions
-                p = init(rngs.params(), n_in, hidden_size, **cell_options)
+                p = cell.init(rngs.params(), n_in, hidden_size, **cell_options)
                 weights.append(nnx.Dict({k: nnx.Param(v) for k, v in p.items()}))
         self.weights = nnx.List(weights)
         self.initial_state = initial_state
         if initial_state == "learned":
+            size = len(jax.tree_util.tree_leaves(cell.initial_carry(1, hidden_size)))
             self.state0 = nnx.Param(jnp.zeros((num_layers * self.directions, size, hidden_size)))
 
     # ----------------------------------------------------------------------------------------
@@ -102,22 +103,21 @@ class Recurrent(nnx.Module):
         return {name: value[...] for name, value in self.weights[k].items()}
 
     def initial_carry(self, batch: int) -> list:
-        """The initial carry of every layer and direction, for a batch of ``batch`` sequences."""
-        check_positive_int(batch, "batch")
-        zeros = [self._zero(batch, self.hidden_size, jnp.float32) for _ in range(len(self.weights))]
+        """The initial carry of every layer and direction, for a batch of ``batch`` sequences
+        (each shaped like ``cell.initial_carry(batch, hidden)``: ``[batch, hidden]`` arrays)."""
+        zero = self.cell.initial_carry(batch, self.hidden_size)
         if self.initial_state == "zeros":
-            return zeros
-        state0 = self.state0[...]
-        out = []
-        for k in range(len(self.weights)):
-            parts = [jnp.broadcast_to(state0[k, j], (batch, self.hidden_size)) for j in range(state0.shape[1])]
-            out.append(tuple(parts) if len(parts) > 1 else parts[0])
-        return out
+            return [zero for _ in range(len(self.weights))]
+        state0, treedef = self.state0[...], jax.tree_util.tree_structure(zero)
+        return [
+            jax.tree_util.tree_unflatten(treedef, [jnp.broadcast_to(s, (batch, self.hidden_size)) for s in state0[k]])
+            for k in range(len(self.weights))
+        ]
 
     def __call__(
         self, xs: Array, lengths: ArrayLike | None = None, carry: list[Carry] | None = None
-    ) -> tuple[Array, list[Carry]]:
-        """Run over ``xs: [batch, time, input]``. Returns ``(ys, final_carries)``.
+    ) -> tuple[list[Carry], Array]:
+        """Run over ``xs: [batch, time, input]``. Returns ``(final_carries, ys)``.
 
         ``ys: [batch, time, hidden * directions]`` (zero at padded steps); ``final_carries`` is a
         list with one carry per layer and direction. ``lengths: [batch]`` marks padding.
@@ -136,11 +136,11 @@ class Recurrent(nnx.Module):
             for d in range(self.directions):
                 k = layer * self.directions + d
                 seq = inputs if d == 0 else reverse_padded(inputs, lengths)
-                ys, final = scan_cell(self._cell, self.cell_params(k), seq, carry[k], lengths)
+                final, ys = scan_cell(self.cell, self.cell_params(k), seq, carry[k], lengths)
                 outs.append(ys if d == 0 else reverse_padded(ys, lengths))
                 finals.append(final)
             inputs = jnp.concatenate(outs, axis=-1) if self.directions == 2 else outs[0]
-        return inputs, finals
+        return finals, inputs
 
     def step(self, carry: list, x: Array) -> tuple[list[Carry], Array]:
         """One step of online inference: ``x: [batch, input]`` -> ``(new carry, y: [batch, hidden])``.
@@ -159,7 +159,7 @@ class Recurrent(nnx.Module):
             raise ValueError(f"carry must hold {self.num_layers} states (one per layer), got {len(carry)}")
         new = []
         for k in range(self.num_layers):
-            c, x = self._cell(self.cell_params(k), carry[k], x)
+            c, x = self.cell(self.cell_params(k), carry[k], x)
             new.append(c)
         return new, x
 

@@ -1,14 +1,18 @@
 """The LSTM cell (Hochreiter & Schmidhuber 1997; forget gate: Gers, Schmidhuber & Cummins 2000).
 
-A cell is a pure function ``lstm_cell(params, (h, c), x) -> ((h, c), h)``. Gates are packed in
-PyTorch's order (input i, forget f, candidate g, output o) so that weights copy over directly:
-``W_x: [input, 4*hidden]``, ``W_h: [hidden, 4*hidden]``, ``b: [4*hidden]``.
+A cell is a pure function ``lstm_cell(params, (h, c), x) -> ((h, c), h)`` under the package's cell
+contract (:mod:`rnnbook.cells`). Gates are packed in PyTorch's order (input i, forget f, candidate
+g, output o) so that weights copy over directly: ``W_x: [input, 4*hidden]``, ``W_h: [hidden,
+4*hidden]``, ``b: [4*hidden]``.
 
-Two variants share the function, told apart by the parameter shapes (static under ``jit``):
+Three variants, each its own :class:`~rnnbook.cells.Cell` (the variant is chosen, never inferred
+from the parameters):
 
-* the modern cell (4 blocks of columns), with optional peephole weights ``p_i, p_f, p_o``;
-* the original 1997 cell (3 blocks: i, g, o) with **no forget gate**: the cell state is carried
-  with weight exactly 1, the *constant error carousel*.
+* :data:`LSTM`, the modern cell (``init_lstm``, ``lstm_cell``);
+* :data:`PEEPHOLE_LSTM`, with peephole weights ``p_i, p_f, p_o: [hidden]`` through which the gates
+  see the cell state (Gers & Schmidhuber 2000; ``init_peephole_lstm``, ``peephole_lstm_cell``);
+* :data:`LSTM_1997`, the original cell with **no forget gate** (3 blocks: i, g, o): the cell state is
+  carried with weight exactly 1, the *constant error carousel* (``init_lstm1997``, ``lstm1997_cell``).
 """
 
 from __future__ import annotations
@@ -16,69 +20,92 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ._checks import check_positive_int, check_sequence
+from ._checks import check_sequence
 from ._types import Array, Carry, DTypeLike, Key, Params
-from .rnn import scan_cell, torch_uniform
+from .cells import Cell, scan_cell, zeros_pair_carry
+from .rnn import torch_uniform
+
+__all__ = [
+    "LSTM",
+    "LSTM_1997",
+    "PEEPHOLE_LSTM",
+    "init_lstm",
+    "init_lstm1997",
+    "init_peephole_lstm",
+    "lstm1997_cell",
+    "lstm_cell",
+    "lstm_gates",
+    "lstm_scan_fused",
+    "lstm_scan_hoisted",
+    "peephole_lstm_cell",
+]
 
 
-def init_lstm(
-    key: Key,
-    input_size: int,
-    hidden_size: int,
-    *,
-    forget_bias: float = 1.0,
-    forget_gate: bool = True,
-    peepholes: bool = False,
-    dtype: DTypeLike = jnp.float32,
-) -> Params:
-    """LSTM parameters drawn like ``torch.nn.LSTM`` (U(-1/sqrt(H), 1/sqrt(H))).
-
-    ``forget_bias`` is added to the forget gate's bias (default 1, as Gers et al. 2000 and
-    Jozefowicz et al. 2015 advise: a fresh cell then keeps about 73% of its state per step
-    instead of 50%, so that gradients reach back further from the start of training).
-    ``forget_gate=False`` gives the original 1997 cell, whose state recurs with weight 1.
-    """
-    check_positive_int(input_size, "input_size")
-    check_positive_int(hidden_size, "hidden_size")
-    n = 4 if forget_gate else 3
-    k1, k2, k3, k4 = jax.random.split(key, 4)
+def _init(key, input_size, hidden_size, gates, forget_bias, dtype):
+    k1, k2, k3 = jax.random.split(key, 3)
     u = lambda k, shape: torch_uniform(k, shape, hidden_size, dtype)
     params = {
-        "W_x": u(k1, (input_size, n * hidden_size)),
-        "W_h": u(k2, (hidden_size, n * hidden_size)),
-        "b": u(k3, (n * hidden_size,)),
+        "W_x": u(k1, (input_size, gates * hidden_size)),
+        "W_h": u(k2, (hidden_size, gates * hidden_size)),
+        "b": u(k3, (gates * hidden_size,)),
     }
-    if forget_gate:
+    if gates == 4:
         params["b"] = params["b"].at[hidden_size : 2 * hidden_size].add(forget_bias)
-    if peepholes:
-        if not forget_gate:
-            raise ValueError("peepholes=True needs forget_gate=True (peepholes came with the forget gate, Gers 2000)")
-        p = u(k4, (3, hidden_size))
-        params.update(p_i=p[0], p_f=p[1], p_o=p[2])
     return params
 
 
-def _step(params: Params, h, c, x):
-    """One LSTM step returning the new (h, c) and the gate activations (i, f, g, o)."""
+def init_lstm(
+    key: Key, input_size: int, hidden_size: int, *, forget_bias: float = 1.0, dtype: DTypeLike = jnp.float32
+) -> Params:
+    """Parameters of the modern LSTM cell, drawn like ``torch.nn.LSTM`` (U(-1/sqrt(H), 1/sqrt(H))).
+
+    ``W_x: [input, 4*hidden]``, ``W_h: [hidden, 4*hidden]``, ``b: [4*hidden]``. ``forget_bias`` is
+    added to the forget gate's bias (default 1, as Gers et al. 2000 and Jozefowicz et al. 2015
+    advise: a fresh cell then keeps about 73% of its state per step instead of 50%, so that
+    gradients reach back further from the start of training).
+    """
+    return _init(key, input_size, hidden_size, 4, forget_bias, dtype)
+
+
+def init_lstm1997(key: Key, input_size: int, hidden_size: int, *, dtype: DTypeLike = jnp.float32) -> Params:
+    """Parameters of the original 1997 cell (no forget gate): ``W_x: [input, 3*hidden]``,
+    ``W_h: [hidden, 3*hidden]``, ``b: [3*hidden]``, blocks in the order i, g, o."""
+    return _init(key, input_size, hidden_size, 3, 0.0, dtype)
+
+
+def init_peephole_lstm(
+    key: Key, input_size: int, hidden_size: int, *, forget_bias: float = 1.0, dtype: DTypeLike = jnp.float32
+) -> Params:
+    """Parameters of the peephole LSTM: those of :func:`init_lstm` plus ``p_i, p_f, p_o: [hidden]``."""
+    k_cell, k_peep = jax.random.split(key)
+    params = _init(k_cell, input_size, hidden_size, 4, forget_bias, dtype)
+    p = torch_uniform(k_peep, (3, hidden_size), hidden_size, dtype)
+    params.update(p_i=p[0], p_f=p[1], p_o=p[2])
+    return params
+
+
+def _step(params: Params, h, c, x, variant: str = "modern"):
+    """One LSTM step of ``variant`` ("modern", "peephole" or "1997"): the new (h, c) and the gate
+    activations (i, f, g, o)."""
     z = x @ params["W_x"] + h @ params["W_h"] + params["b"]
-    if params["W_h"].shape[1] == 3 * h.shape[-1]:  # the 1997 cell: no forget gate, f = 1
+    if variant == "1997":  # no forget gate: f = 1
         zi, zg, zo = jnp.split(z, 3, axis=-1)
         f = jnp.ones_like(zi)
     else:
         zi, zf, zg, zo = jnp.split(z, 4, axis=-1)
-        if "p_i" in params:  # peepholes: the gates look at the cell state
+        if variant == "peephole":  # the input and forget gates look at the previous cell state
             zi, zf = zi + params["p_i"] * c, zf + params["p_f"] * c
         f = jax.nn.sigmoid(zf)
     i, g = jax.nn.sigmoid(zi), jnp.tanh(zg)
     c = f * c + i * g
-    if "p_o" in params:
+    if variant == "peephole":  # the output gate looks at the new one
         zo = zo + params["p_o"] * c
     o = jax.nn.sigmoid(zo)
     return o * jnp.tanh(c), c, (i, f, g, o)
 
 
 def lstm_cell(params: Params, carry: Carry, x: Array) -> tuple[tuple[Array, Array], Array]:
-    r"""One LSTM step. ``carry = (h, c)``, both ``[batch, hidden]``; ``x: [batch, input]``.
+    r"""One step of the modern LSTM. ``carry = (h, c)``, both ``[batch, hidden]``; ``x: [batch, input]``.
 
     .. math::
         i_t &= \sigma(x_t W_{xi} + h_{t-1} W_{hi} + b_i) \\
@@ -87,31 +114,66 @@ def lstm_cell(params: Params, carry: Carry, x: Array) -> tuple[tuple[Array, Arra
         o_t &= \sigma(x_t W_{xo} + h_{t-1} W_{ho} + b_o) \\
         c_t &= f_t \odot c_{t-1} + i_t \odot g_t \\
         h_t &= o_t \odot \tanh(c_t)
-
-    With peepholes, :math:`p_i \odot c_{t-1}` and :math:`p_f \odot c_{t-1}` enter the input and
-    forget gates and :math:`p_o \odot c_t` the output gate. Without a forget gate (1997 cell),
-    :math:`c_t = c_{t-1} + i_t \odot g_t`: the constant error carousel.
     """
     h, c = carry
-    h, c, _ = _step(params, h, c, x)
+    h, c, _ = _step(params, h, c, x, "modern")
     return (h, c), h
 
 
-def lstm_gates(params: Params, xs: Array, carry0: Carry | None = None) -> dict[str, Array]:
-    """Run an LSTM over ``xs: [batch, time, input]`` and return what happens inside.
+def peephole_lstm_cell(params: Params, carry: Carry, x: Array) -> tuple[tuple[Array, Array], Array]:
+    r"""One step of the peephole LSTM (``carry = (h, c)``, ``[batch, hidden]`` each): as
+    :func:`lstm_cell`, with :math:`p_i \odot c_{t-1}` and :math:`p_f \odot c_{t-1}` added inside
+    the input and forget gates and :math:`p_o \odot c_t` inside the output gate."""
+    h, c = carry
+    h, c, _ = _step(params, h, c, x, "peephole")
+    return (h, c), h
+
+
+def lstm1997_cell(params: Params, carry: Carry, x: Array) -> tuple[tuple[Array, Array], Array]:
+    r"""One step of the 1997 LSTM, without a forget gate (``carry = (h, c)``, ``[batch, hidden]``
+    each): :math:`c_t = c_{t-1} + i_t \odot g_t`, the constant error carousel."""
+    h, c = carry
+    h, c, _ = _step(params, h, c, x, "1997")
+    return (h, c), h
+
+
+_pair_h = lambda carry: carry[0]
+_h_zero_c = lambda h: (h, jnp.zeros_like(h))
+LSTM = Cell("lstm", init_lstm, lstm_cell, zeros_pair_carry, _pair_h, options=("forget_bias",), from_h=_h_zero_c)
+"""The modern LSTM cell under the cell contract: carry ``(h, c)``."""
+PEEPHOLE_LSTM = Cell(
+    "peephole_lstm",
+    init_peephole_lstm,
+    peephole_lstm_cell,
+    zeros_pair_carry,
+    _pair_h,
+    options=("forget_bias",),
+    from_h=_h_zero_c,
+)
+"""The peephole LSTM cell under the cell contract: carry ``(h, c)``."""
+LSTM_1997 = Cell("lstm1997", init_lstm1997, lstm1997_cell, zeros_pair_carry, _pair_h, from_h=_h_zero_c)
+"""The 1997 LSTM cell (no forget gate) under the cell contract: carry ``(h, c)``."""
+_VARIANTS = {LSTM.name: "modern", PEEPHOLE_LSTM.name: "peephole", LSTM_1997.name: "1997"}
+
+
+def lstm_gates(params: Params, xs: Array, carry0: Carry | None = None, *, cell: Cell = LSTM) -> dict[str, Array]:
+    """Run an LSTM ``cell`` (:data:`LSTM`, :data:`PEEPHOLE_LSTM` or :data:`LSTM_1997`) over
+    ``xs: [batch, time, input]`` and return what happens inside.
 
     Returns a dict of ``[batch, time, hidden]`` arrays: the gates ``i``, ``f`` (ones for the 1997
     cell), ``g``, ``o``, the cell state ``c`` and the output ``h``.
     """
-    batch, hidden = xs.shape[0], params["W_h"].shape[0]
+    if cell.name not in _VARIANTS:
+        raise ValueError(f"cell must be one of the LSTM cells {sorted(_VARIANTS)}, got {cell!r}")
+    variant = _VARIANTS[cell.name]
     if carry0 is None:
-        carry0 = (jnp.zeros((batch, hidden), xs.dtype), jnp.zeros((batch, hidden), xs.dtype))
+        carry0 = cell.initial_carry(xs.shape[0], params["W_h"].shape[0], xs.dtype)
 
-    def cell(p, carry, x):
-        h, c, (i, f, g, o) = _step(p, *carry, x)
+    def step(p, carry, x):
+        h, c, (i, f, g, o) = _step(p, *carry, x, variant)
         return (h, c), jnp.stack([i, f, g, o, c, h], axis=1)  # [batch, 6, hidden]
 
-    out, _ = scan_cell(cell, params, xs, carry0)  # [batch, time, 6, hidden]
+    _, out = scan_cell(step, params, xs, carry0)  # [batch, time, 6, hidden]
     return {name: out[:, :, k] for k, name in enumerate("ifgoch")}
 
 
@@ -121,22 +183,21 @@ def _modern_cell_inputs(name: str, params: Params, xs: Array, carry0: Carry | No
     if "p_i" in params or params["W_h"].shape[1] != 4 * params["W_h"].shape[0]:
         raise ValueError(f"{name} supports the modern cell only (forget gate, no peepholes)")
     check_sequence(xs, params["W_x"].shape[0])
-    batch, hidden = xs.shape[0], params["W_h"].shape[0]
     if carry0 is None:
-        carry0 = (jnp.zeros((batch, hidden), xs.dtype), jnp.zeros((batch, hidden), xs.dtype))
+        carry0 = LSTM.initial_carry(xs.shape[0], params["W_h"].shape[0], xs.dtype)
     return carry0
 
 
 def lstm_scan_hoisted(
     params: Params, xs: Array, carry0: Carry | None = None, *, unroll: int = 1
-) -> tuple[Array, tuple[Array, Array]]:
+) -> tuple[tuple[Array, Array], Array]:
     r"""The LSTM over ``xs: [batch, time, input]`` with the input projection hoisted out of the scan.
 
     The input part of every gate, :math:`x_t W_x + b`, depends on no state, so it is computed for
     all steps at once, one ``[batch * time, input] x [input, 4H]`` matrix product, before the scan;
     each step then multiplies only :math:`h_{t-1} W_h`. Same equations and same numbers as
     ``scan_cell(lstm_cell, ...)``; a performance variant (modern cell: forget gate, no peepholes).
-    Returns ``(hs: [batch, time, hidden], (h_T, c_T))``.
+    Returns ``((h_T, c_T), hs: [batch, time, hidden])``, the order of every scan.
     """
     carry0 = _modern_cell_inputs("lstm_scan_hoisted", params, xs, carry0)
     zx = jnp.einsum("bti,ig->tbg", xs, params["W_x"]) + params["b"]  # [time, batch, 4H]: time-major
@@ -150,10 +211,10 @@ def lstm_scan_hoisted(
         return (h, c), h
 
     carry, hs = jax.lax.scan(step, carry0, zx, unroll=unroll)
-    return jnp.swapaxes(hs, 0, 1), carry
+    return carry, jnp.swapaxes(hs, 0, 1)
 
 
-def lstm_scan_fused(params: Params, xs: Array, carry0: Carry | None = None) -> tuple[Array, tuple[Array, Array]]:
+def lstm_scan_fused(params: Params, xs: Array, carry0: Carry | None = None) -> tuple[tuple[Array, Array], Array]:
     r"""The LSTM over ``xs: [batch, time, input]`` with its backward pass written by hand (``jax.custom_vjp``).
 
     Forward: the scanned cell, which also keeps the gates ``(i, f, g, o)`` and the cell states of
@@ -175,11 +236,11 @@ def lstm_scan_fused(params: Params, xs: Array, carry0: Carry | None = None) -> t
     ``[hidden or input, batch*time] x [batch*time, 4H]`` product after the loop, where automatic
     differentiation of the scan accumulates them step by step. Same numbers as
     ``scan_cell(lstm_cell, ...)`` (tested, values and gradients); a performance variant for the
-    modern cell (forget gate, no peepholes). Returns ``(hs: [batch, time, hidden], (h_T, c_T))``.
+    modern cell (forget gate, no peepholes). Returns ``((h_T, c_T), hs: [batch, time, hidden])``.
     """
     carry0 = _modern_cell_inputs("lstm_scan_fused", params, xs, carry0)
     hs, h_last, c_last = _lstm_fused(params["W_x"], params["W_h"], params["b"], jnp.swapaxes(xs, 0, 1), *carry0)
-    return jnp.swapaxes(hs, 0, 1), (h_last, c_last)
+    return (h_last, c_last), jnp.swapaxes(hs, 0, 1)
 
 
 def _fused_forward(W_x, W_h, b, xs_t, h0, c0):

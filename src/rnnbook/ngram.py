@@ -22,6 +22,8 @@ import numpy as np
 
 from ._checks import check_positive_int
 
+__all__ = ["NGramLM"]
+
 
 class NGramLM:
     """An n-gram language model over ids ``0..vocab_size-1`` trained on one id sequence.

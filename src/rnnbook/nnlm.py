@@ -20,6 +20,8 @@ import optax
 from ._checks import check_positive_int
 from ._types import Array, ArrayLike, Key, Params, PyTree
 
+__all__ = ["init_nnlm", "nnlm_logits", "nnlm_loss", "perplexity", "windows"]
+
 
 def init_nnlm(key: Key, vocab_size: int, context: int, embed: int = 64, hidden: int = 128) -> Params:
     """Parameters for a model reading ``context`` previous words."""

@@ -24,11 +24,36 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import optax
 
 from ._checks import check_positive_int, check_sequence
-from ._types import Array, Carry, Key, Params
-from .lstm import init_lstm, lstm_cell
+from ._types import Array, Carry, DTypeLike, Key, Params
+from .cells import Cell
+from .lstm import LSTM, init_lstm, lstm_cell
 from .rnn import torch_uniform
+
+__all__ = [
+    "CLIP",
+    "EPS",
+    "MEMORY_INIT",
+    "NTM",
+    "SHIFTS",
+    "address",
+    "bit_errors",
+    "bit_loss",
+    "content_weights",
+    "cosine_similarity",
+    "head_sizes",
+    "init_ntm",
+    "initial_state",
+    "interpolate",
+    "ntm_cell",
+    "ntm_scan",
+    "read",
+    "sharpen",
+    "shift",
+    "write",
+]
 
 EPS = 1e-8
 CLIP = 20.0
@@ -140,28 +165,33 @@ def _split_head(raw, width):
     }, raw[:, i:]
 
 
-def initial_state(params: Params, batch: int, slots: int) -> dict[str, Any]:
-    """Memory filled with a small constant; both heads focused on slot 0; a zero read vector."""
-    check_positive_int(batch, "batch")
+def _zero_state(batch: int, hidden: int, dtype: DTypeLike = jnp.float32, *, slots: int = 32, width: int = 20) -> dict:
     check_positive_int(slots, "slots")
-    hidden = params["controller"]["W_h"].shape[0]
-    width = params["W_y"].shape[0] - hidden
-    zeros = jnp.zeros((batch, hidden))
-    focus = jnp.zeros((batch, slots)).at[:, 0].set(1.0)
+    check_positive_int(width, "width")
+    focus = jnp.zeros((batch, slots), dtype).at[:, 0].set(1.0)
     return {
-        "lstm": (zeros, zeros),
-        "memory": jnp.full((batch, slots, width), MEMORY_INIT),
+        "lstm": LSTM.initial_carry(batch, hidden, dtype),
+        "memory": jnp.full((batch, slots, width), MEMORY_INIT, dtype),
         "w_read": focus,
         "w_write": focus,
-        "read": jnp.zeros((batch, width)),
+        "read": jnp.zeros((batch, width), dtype),
     }
+
+
+def initial_state(params: Params, batch: int, slots: int) -> dict[str, Any]:
+    """Memory ``[batch, slots, width]`` filled with a small constant; both heads focused on slot 0; a
+    zero read vector; the controller's zero carry. Sizes are read from ``params``; ``NTM.initial_carry``
+    is the same state from the sizes alone."""
+    check_positive_int(batch, "batch")
+    hidden = params["controller"]["W_h"].shape[0]
+    return _zero_state(batch, hidden, slots=slots, width=params["W_y"].shape[0] - hidden)
 
 
 def ntm_cell(params: Params, state: Carry, x: Array) -> tuple[dict[str, Any], tuple[Array, Array, Array]]:
     """One step: controller, write head (erase, add), read head, output.
 
-    ``x [B, input]``; ``state`` as :func:`initial_state` makes it. Returns ``(state, (y [B, output],
-    w_read [B, N], w_write [B, N]))``.
+    ``x [B, input]``; ``state`` as :func:`initial_state` (or ``NTM.initial_carry``) makes it.
+    Returns ``(state, (y [B, output], w_read [B, N], w_write [B, N]))``.
     """
     hidden = params["controller"]["W_h"].shape[0]
     width = params["W_y"].shape[0] - hidden
@@ -190,17 +220,39 @@ def ntm_cell(params: Params, state: Carry, x: Array) -> tuple[dict[str, Any], tu
     return new, (y, w_read, w_write)
 
 
-def ntm_scan(params: Params, xs: Array, slots: int = 32) -> tuple[Array, Array, Array, dict[str, Any]]:
+def ntm_scan(params: Params, xs: Array, slots: int = 32) -> tuple[dict[str, Any], tuple[Array, Array, Array]]:
     """Run the NTM over ``xs: [batch, time, input]`` with ``slots`` memory slots.
 
-    Returns ``(logits [batch, time, output], w_read [batch, time, slots], w_write [...], final state)``.
+    Returns ``(final state, (logits [batch, time, output], w_read [batch, time, slots], w_write
+    [batch, time, slots]))``: the order of every scan of the package, carry first.
     """
     input_size = params["controller"]["W_x"].shape[0] - (params["W_y"].shape[0] - params["controller"]["W_h"].shape[0])
     check_sequence(xs, input_size)
     state0 = initial_state(params, xs.shape[0], slots)
     state, (ys, w_read, w_write) = jax.lax.scan(lambda c, x: ntm_cell(params, c, x), state0, jnp.swapaxes(xs, 0, 1))
-    time_major = lambda a: jnp.swapaxes(a, 0, 1)
-    return time_major(ys), time_major(w_read), time_major(w_write), state
+    batch_major = lambda a: jnp.swapaxes(a, 0, 1)
+    return state, (batch_major(ys), batch_major(w_read), batch_major(w_write))
+
+
+def _init_cell(
+    key: Key, input_size: int, hidden_size: int, *, output_size: int, width: int = 20, dtype: DTypeLike = jnp.float32
+) -> Params:
+    params = init_ntm(key, input_size, output_size, controller=hidden_size, width=width)
+    return jax.tree_util.tree_map(lambda a: a.astype(dtype), params)  # init_ntm draws float32
+
+
+NTM = Cell(
+    "ntm",
+    _init_cell,
+    ntm_cell,
+    _zero_state,
+    lambda state: state["lstm"][0],
+    options=("output_size", "width"),
+    carry_options=("slots", "width"),
+)
+"""The NTM under the cell contract: ``hidden_size`` is the controller's, ``init`` needs ``output_size``
+(and takes ``width``), ``initial_carry`` takes ``slots`` and ``width``; ``hidden`` reads the
+controller's ``h``; the step's output is ``(y, w_read, w_write)``."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -210,8 +262,6 @@ def bit_loss(logits: Array, y: Array, mask: Array) -> Array:
     """Binary cross-entropy per asked-for bit (``optax.sigmoid_binary_cross_entropy``), averaged
     over the steps where ``mask`` is 1 and summed over the bits of a vector: ``logits, y [B, T, bits]``,
     ``mask [B, T]`` -> a scalar."""
-    import optax
-
     ce = optax.sigmoid_binary_cross_entropy(logits, y).sum(-1)
     return jnp.sum(ce * mask) / jnp.maximum(jnp.sum(mask), 1.0)
 

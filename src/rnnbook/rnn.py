@@ -3,9 +3,11 @@
 Conventions used throughout the book:
 
 * a sequence batch is ``xs: [batch, time, features]``; a state is ``h: [batch, hidden]``;
-* a *cell* is a pure function ``cell(params, carry, x_t) -> (carry, y_t)``;
-* :func:`scan_cell` drives any such cell over time, with an optional length mask under which
-  padded steps leave the carry unchanged and output zeros.
+* a *cell* follows the contract of :mod:`rnnbook.cells`: ``cell(params, carry, x_t) -> (carry, y_t)``,
+  ``cell.init``, ``cell.initial_carry`` and ``cell.hidden``; :data:`ELMAN` is this module's;
+* :func:`scan_cell` (from :mod:`rnnbook.cells`) drives any such cell over time, with an optional
+  length mask under which padded steps leave the carry unchanged and output zeros; every scan and
+  layer returns ``(final carry, outputs)``, the cell's own order.
 
 This module also holds back-propagation through time written out by hand (:func:`bptt_grads`),
 which the Recurrence chapter checks against ``jax.grad``, and truncated BPTT (:func:`tbptt_states`).
@@ -21,6 +23,25 @@ from flax import nnx
 
 from ._checks import check_lengths, check_positive_int, check_sequence, check_state
 from ._types import Array, ArrayLike, Carry, DTypeLike, Key, Params
+from .cells import Cell, scan_cell, zeros_carry
+
+__all__ = [
+    "ELMAN",
+    "ElmanModel",
+    "ElmanRNN",
+    "bptt_grads",
+    "carry_gradients",
+    "elman_cell",
+    "gradient_norms",
+    "init_elman",
+    "init_readout",
+    "rnn_scan",
+    "rnn_unrolled",
+    "scan_cell",
+    "sequence_loss",
+    "tbptt_states",
+    "torch_uniform",
+]
 
 
 # --------------------------------------------------------------------------------------------
@@ -36,72 +57,47 @@ def torch_uniform(key: Key, shape: tuple[int, ...], hidden_size: int, dtype: DTy
 def init_elman(key: Key, input_size: int, hidden_size: int, dtype: DTypeLike = jnp.float32) -> Params:
     """Parameters of an Elman cell, drawn like ``torch.nn.RNN``: U(-1/sqrt(H), 1/sqrt(H)).
 
-    Returns ``{"W_xh": [input, hidden], "W_hh": [hidden, hidden], "b_h": [hidden]}``.
+    Returns ``{"W_x": [input, hidden], "W_h": [hidden, hidden], "b": [hidden]}`` (the package's one
+    naming scheme: :mod:`rnnbook.cells`).
     """
     check_positive_int(input_size, "input_size")
     check_positive_int(hidden_size, "hidden_size")
     k1, k2, k3 = jax.random.split(key, 3)
     return {
-        "W_xh": torch_uniform(k1, (input_size, hidden_size), hidden_size, dtype),
-        "W_hh": torch_uniform(k2, (hidden_size, hidden_size), hidden_size, dtype),
-        "b_h": torch_uniform(k3, (hidden_size,), hidden_size, dtype),
+        "W_x": torch_uniform(k1, (input_size, hidden_size), hidden_size, dtype),
+        "W_h": torch_uniform(k2, (hidden_size, hidden_size), hidden_size, dtype),
+        "b": torch_uniform(k3, (hidden_size,), hidden_size, dtype),
     }
 
 
 def elman_cell(params: Params, h: Array, x: Array) -> tuple[Array, Array]:
     r"""One step of the Elman network.
 
-    .. math:: h_t = \tanh(x_t W_{xh} + h_{t-1} W_{hh} + b_h), \qquad y_t = h_t
+    .. math:: h_t = \tanh(x_t W_x + h_{t-1} W_h + b), \qquad y_t = h_t
 
     Shapes: ``h: [batch, hidden]``, ``x: [batch, input]``. Returns ``(h_t, h_t)``: the new
     carry and the step's output (the state itself; a readout layer maps it to predictions).
     """
-    h = jnp.tanh(x @ params["W_xh"] + h @ params["W_hh"] + params["b_h"])
+    h = jnp.tanh(x @ params["W_x"] + h @ params["W_h"] + params["b"])
     return h, h
 
 
+ELMAN = Cell("rnn", init_elman, elman_cell, zeros_carry, lambda h: h, from_h=lambda h: h)
+"""The Elman cell under the package's cell contract (:class:`rnnbook.cells.Cell`): carry ``h``."""
+
+
 # --------------------------------------------------------------------------------------------
-# The scan over time
+# The scan over time: ``cells.scan_cell`` drives any cell
 # --------------------------------------------------------------------------------------------
-def scan_cell(
-    cell: Callable, params: Params, xs: Array, carry0: Carry, lengths: ArrayLike | None = None
-) -> tuple[Array, Carry]:
-    """Run ``cell`` over the time axis of ``xs: [batch, time, features]`` with ``lax.scan``.
-
-    ``lengths: [batch]`` (optional) marks steps ``t >= lengths[b]`` as padding: there the carry
-    is left unchanged and the output is zero, so the final carry is the state after each
-    sequence's own last real step. Returns ``(ys: [batch, time, out], final carry)``.
-    """
-    xs_t = jnp.swapaxes(xs, 0, 1)  # [time, batch, features]: scan walks the leading axis
-    if lengths is None:
-
-        def step(carry, x):
-            return cell(params, carry, x)
-
-        carry, ys = jax.lax.scan(step, carry0, xs_t)
-    else:
-        valid = jnp.arange(xs.shape[1])[:, None] < lengths[None, :]  # [time, batch]
-
-        def step(carry, inp):
-            x, ok = inp
-            new_carry, y = cell(params, carry, x)
-            keep = lambda new, old: jnp.where(ok.reshape((-1,) + (1,) * (new.ndim - 1)), new, old)
-            carry = jax.tree_util.tree_map(keep, new_carry, carry)
-            return carry, jnp.where(ok[:, None], y, jnp.zeros_like(y))
-
-        carry, ys = jax.lax.scan(step, carry0, (xs_t, valid))
-    return jnp.swapaxes(ys, 0, 1), carry
-
-
 def rnn_scan(
     params: Params, xs: Array, h0: Array | None = None, lengths: ArrayLike | None = None
 ) -> tuple[Array, Array]:
-    """The Elman layer: all states ``hs: [batch, time, hidden]`` and the last state ``[batch, hidden]``.
+    """The Elman layer: the last state ``[batch, hidden]`` and all states ``hs: [batch, time, hidden]``.
 
     ``h0`` defaults to zeros. With ``lengths``, padded steps leave the state unchanged (their
     entries of ``hs`` are zero) and the returned last state is each sequence's own last one.
     """
-    input_size, hidden = params["W_xh"].shape
+    input_size, hidden = params["W_x"].shape
     check_sequence(xs, input_size)
     batch, time, _ = xs.shape
     if h0 is None:
@@ -116,16 +112,16 @@ def rnn_scan(
 def rnn_unrolled(params: Params, xs: Array, h0: Array | None = None) -> tuple[Array, Array]:
     """The same layer written as a Python loop over time: the reference the scan is tested against.
 
-    Same shapes as :func:`rnn_scan`: ``xs [batch, time, input]`` -> ``(hs [batch, time, hidden], h_last
-    [batch, hidden])``. Used only in tests and in the chapter's unrolling demo; never for training.
+    Same shapes as :func:`rnn_scan`: ``xs [batch, time, input]`` -> ``(h_last [batch, hidden], hs [batch,
+    time, hidden])``. Used only in tests and in the chapter's unrolling demo; never for training.
     """
     batch, time, _ = xs.shape
-    h = jnp.zeros((batch, params["W_hh"].shape[0]), xs.dtype) if h0 is None else h0
+    h = jnp.zeros((batch, params["W_h"].shape[0]), xs.dtype) if h0 is None else h0
     hs = []
     for t in range(time):
         h, _ = elman_cell(params, h, xs[:, t])
         hs.append(h)
-    return jnp.stack(hs, axis=1), h
+    return h, jnp.stack(hs, axis=1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -149,7 +145,7 @@ def sequence_loss(params: Params, readout: Params, xs: Array, targets: Array, h0
     ``targets: [batch, time, output]``. This is the loss whose gradient :func:`bptt_grads`
     computes by hand.
     """
-    hs, _ = rnn_scan(params, xs, h0)
+    _, hs = rnn_scan(params, xs, h0)
     ys = hs @ readout["W_hy"] + readout["b_y"]
     if targets.shape != ys.shape:
         raise ValueError(f"targets must have shape {ys.shape} [batch, time, output], got {targets.shape}")
@@ -172,15 +168,15 @@ def bptt_grads(
     and each shared weight collects the **sum** over the unrolled copies:
     :math:`\partial L/\partial W_{hh} = \sum_t h_{t-1}^\top g_t`,
     :math:`\partial L/\partial W_{xh} = \sum_t x_t^\top g_t`,
-    :math:`\partial L/\partial b_h = \sum_t g_t`.
+    :math:`\partial L/\partial b_h = \sum_t g_t` (in the code, ``W_x``, ``W_h`` and ``b``).
 
     ``xs: [batch, time, input]``, ``targets: [batch, time, output]``. Returns ``(loss, grads_params,
     grads_readout)`` with the structure of the inputs.
     """
-    hs, _ = rnn_scan(params, xs, h0)
+    _, hs = rnn_scan(params, xs, h0)
     batch, time, _ = xs.shape
     if h0 is None:
-        h0 = jnp.zeros((batch, params["W_hh"].shape[0]), xs.dtype)
+        h0 = jnp.zeros((batch, params["W_h"].shape[0]), xs.dtype)
     ys = hs @ readout["W_hy"] + readout["b_y"]
     if targets.shape != ys.shape:
         raise ValueError(f"targets must have shape {ys.shape} [batch, time, output], got {targets.shape}")
@@ -188,7 +184,7 @@ def bptt_grads(
     loss = 0.5 * jnp.sum(e**2)
 
     hs_t, e_t, xs_t = (jnp.swapaxes(a, 0, 1) for a in (hs, e, xs))  # time-major
-    W_hh, W_hy = params["W_hh"], readout["W_hy"]
+    W_hh, W_hy = params["W_h"], readout["W_hy"]
 
     def back(g_next, inp):
         e_s, h_s = inp
@@ -198,19 +194,20 @@ def bptt_grads(
     _, gs = jax.lax.scan(back, jnp.zeros_like(h0), (e_t, hs_t), reverse=True)
     h_prev = jnp.concatenate([h0[None], hs_t[:-1]], axis=0)
     grads = {
-        "W_xh": jnp.einsum("tbd,tbh->dh", xs_t, gs),
-        "W_hh": jnp.einsum("tbk,tbh->kh", h_prev, gs),
-        "b_h": gs.sum((0, 1)),
+        "W_x": jnp.einsum("tbd,tbh->dh", xs_t, gs),
+        "W_h": jnp.einsum("tbk,tbh->kh", h_prev, gs),
+        "b": gs.sum((0, 1)),
     }
     grads_readout = {"W_hy": jnp.einsum("tbh,tbo->ho", hs_t, e_t), "b_y": e_t.sum((0, 1))}
     return loss, grads, grads_readout
 
 
-def carry_gradients(cell: Callable, params: Params, xs: Array, carry0: Carry, loss_fn: Callable) -> Carry:
+def carry_gradients(cell: Cell, params: Params, xs: Array, carry0: Carry, loss_fn: Callable) -> Carry:
     r"""How much the loss depends on the state after each step: :math:`\partial L / \partial h_t` for all t.
 
-    ``loss_fn(ys, final_carry) -> scalar`` with ``ys: [batch, time, hidden]``. Works for the
-    cells whose output is their state ``h`` (Elman, GRU, and the LSTM with its ``(h, c)`` carry).
+    ``cell`` is a :class:`rnnbook.cells.Cell` (``rnn.ELMAN``, ``lstm.LSTM``, ``gru.GRU``, ...);
+    ``loss_fn(ys, final_carry) -> scalar`` with ``ys: [batch, time, hidden]`` the states ``h``
+    (``cell.hidden`` of each step's carry).
     A zero perturbation is added to the carry after every step (and so to that step's output);
     the gradient with respect to it is the gradient with respect to that step's state. Returns a
     pytree shaped like the carry, each leaf ``[batch, time, ...]``.
@@ -222,7 +219,7 @@ def carry_gradients(cell: Callable, params: Params, xs: Array, carry0: Carry, lo
         x, eps = inp
         carry, _ = cell(params, carry, x)
         carry = jax.tree_util.tree_map(jnp.add, carry, eps)
-        return carry, (carry[0] if isinstance(carry, tuple) else carry)  # the output is the state h
+        return carry, cell.hidden(carry)
 
     def total(eps):
         final, ys = jax.lax.scan(step, carry0, (jnp.swapaxes(xs, 0, 1), eps))
@@ -247,9 +244,7 @@ def gradient_norms(grads: Array) -> Array:
 # --------------------------------------------------------------------------------------------
 # Truncated BPTT
 # --------------------------------------------------------------------------------------------
-def tbptt_states(
-    params: Params, xs: Array, k1: int, k2: int, h0: Array | None = None, cell: Callable = elman_cell
-) -> Array:
+def tbptt_states(params: Params, xs: Array, k1: int, k2: int, h0: Array | None = None, cell: Cell = ELMAN) -> Array:
     """States with the forward values of :func:`rnn_scan` but gradients truncated as in TBPTT(k1, k2).
 
     Truncated BPTT (Williams & Peng 1990) walks the sequence in blocks of ``k1`` steps and, for
@@ -261,7 +256,7 @@ def tbptt_states(
 
     ``xs: [batch, time, features]`` with ``time`` a multiple of ``k1``. Returns ``[batch, time, hidden]``.
     """
-    input_size, hidden = params["W_xh"].shape
+    input_size, hidden = params["W_x"].shape
     check_sequence(xs, input_size)
     check_positive_int(k1, "k1")
     check_positive_int(k2, "k2")
@@ -274,7 +269,7 @@ def tbptt_states(
         h0 = jnp.zeros((batch, hidden), xs.dtype)
     check_state(h0, batch, hidden)
 
-    hs, _ = scan_cell(cell, params, xs, h0)
+    _, hs = scan_cell(cell, params, xs, h0)
     starts = jax.lax.stop_gradient(jnp.concatenate([h0[:, None], hs], axis=1))  # state before step s
     pad = k2 - k1
     xs_pad = jnp.concatenate([jnp.zeros((batch, pad, input_size), xs.dtype), xs], axis=1)
@@ -287,7 +282,7 @@ def tbptt_states(
         n_pad = jnp.clip(-first, 0, k2)
         lengths = jnp.full((batch,), k2) - n_pad
         window = jnp.roll(window, -n_pad, axis=1)  # real steps first, padding after
-        out, _ = scan_cell(cell, params, window, h_start, lengths)
+        _, out = scan_cell(cell, params, window, h_start, lengths)
         out = jnp.roll(out, n_pad, axis=1)  # back in place: the block's k1 steps are the last ones
         return out[:, k2 - k1 :]
 
@@ -301,19 +296,19 @@ def tbptt_states(
 class ElmanRNN(nnx.Module):
     """An Elman layer as a Flax NNX module around :func:`elman_cell` and :func:`rnn_scan`.
 
-    ``layer(xs, lengths=None, h0=None) -> (hs: [batch, time, hidden], h_last: [batch, hidden])``.
+    ``layer(xs, lengths=None, h0=None) -> (h_last: [batch, hidden], hs: [batch, time, hidden])``.
     """
 
     def __init__(self, input_size: int, hidden_size: int, *, rngs: nnx.Rngs):
         p = init_elman(rngs.params(), input_size, hidden_size)
         self.input_size, self.hidden_size = input_size, hidden_size
-        self.W_xh = nnx.Param(p["W_xh"])
-        self.W_hh = nnx.Param(p["W_hh"])
-        self.b_h = nnx.Param(p["b_h"])
+        self.W_x = nnx.Param(p["W_x"])
+        self.W_h = nnx.Param(p["W_h"])
+        self.b = nnx.Param(p["b"])
 
     @property
     def params(self) -> Params:
-        return {"W_xh": self.W_xh[...], "W_hh": self.W_hh[...], "b_h": self.b_h[...]}
+        return {"W_x": self.W_x[...], "W_h": self.W_h[...], "b": self.b[...]}
 
     def __call__(self, xs: Array, lengths: ArrayLike | None = None, h0: Array | None = None) -> tuple[Array, Array]:
         return rnn_scan(self.params, xs, h0=h0, lengths=lengths)
@@ -335,5 +330,5 @@ class ElmanModel(nnx.Module):
         self.readout = nnx.Linear(hidden_size, output_size, rngs=rngs)
 
     def __call__(self, xs: Array, lengths: ArrayLike | None = None) -> Array:
-        hs, h_last = self.rnn(xs, lengths=lengths)
+        h_last, hs = self.rnn(xs, lengths=lengths)
         return self.readout(hs if self.output == "all" else h_last)

@@ -4,9 +4,10 @@ beam-search decoding (Sutskever et al. 2014; Cho et al. 2014; Bahdanau et al. 20
 
 Shapes: source ids ``src: [batch, S]`` with ``src_len: [batch]``; decoder inputs ``tgt_in:
 [batch, T]`` (``<SOS>`` then the target), outputs ``tgt_out: [batch, T]`` (the target then
-``<EOS>``), padded with ``<PAD>``. The decoder step is a pure function of a parameter dict
-(:meth:`Seq2Seq.decoder_params`), so the same code runs under ``lax.scan`` for training and
-under ``lax.while_loop`` for greedy and beam search.
+``<EOS>``), padded with ``<PAD>``. Decoding goes through one declared interface,
+:class:`EncoderDecoder` (encode once, then a step with a carried state), which :class:`Seq2Seq`
+and :class:`rnnbook.transformer.Transformer` both implement: the same step runs under ``lax.scan``
+for training and under ``lax.while_loop`` for greedy and beam search.
 
 One decoder step, with state ``s_{t-1}`` and previous token ``y_{t-1}``:
 
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -32,9 +33,27 @@ import optax
 from flax import nnx
 
 from ._checks import check_lengths, check_positive_int, check_token_ids
-from ._types import Array, ArrayLike, Key, PyTree
+from ._types import Array, ArrayLike, Carry, Key, PyTree
 from .layers import Recurrent
-from .vocab import EOS, PAD, SOS
+from .vocab import EOS, PAD, SOS, pad_batch
+
+__all__ = [
+    "BeamState",
+    "DecodeStep",
+    "EncoderDecoder",
+    "GreedyState",
+    "Seq2Seq",
+    "additive_scores",
+    "attend",
+    "beam_search",
+    "exact_match",
+    "greedy_decode",
+    "loss_fn",
+    "make_batch",
+    "masked_softmax",
+    "multiplicative_scores",
+    "sequence_log_prob",
+]
 
 NEG_INF = -jnp.inf
 
@@ -77,6 +96,56 @@ def attend(weights: Array, values: Array) -> Array:
 
 
 # --------------------------------------------------------------------------------------------
+# The decoding interface
+# --------------------------------------------------------------------------------------------
+DecodeStep = Callable[[PyTree, Carry, Array], tuple[Carry, Array, Array]]
+"""``step(memory, carry, token [batch]) -> (carry, logits [batch, tgt_vocab], attention [batch, S])``."""
+
+
+@runtime_checkable
+class EncoderDecoder(Protocol):
+    """What training (:func:`loss_fn`) and decoding (:func:`greedy_decode`, :func:`beam_search`,
+    :func:`sequence_log_prob`) need of a model; :class:`Seq2Seq` and
+    :class:`rnnbook.transformer.Transformer` implement it.
+
+    Decoding runs the encoder once, then the decoder one token at a time::
+
+        memory, carry = model.encode(src, src_len)
+        step = model.step_fn()
+        carry, logits, attention = step(memory, carry, token)  # token [batch]: the previous output
+
+    ``memory`` is what every step reads and none changes (the encoder's states, their projections,
+    the source mask); ``carry`` is the decoder's state, returned updated by each step (an RNN's
+    ``h`` or ``(h, c)``, a Transformer's key/value caches). Every array in both has the batch
+    first, so beam search can repeat them per hypothesis and reorder the carries with the beams.
+    ``max_len`` is the most tokens the step can produce (a Transformer's positional table and
+    cache), None where nothing bounds it.
+    """
+
+    src_vocab: int
+    tgt_vocab: int
+    max_len: int | None
+
+    def encode(self, src: Array, src_len: Array) -> tuple[PyTree, Carry]:
+        """Run the encoder over ``src [batch, S]`` (real lengths ``src_len [batch]``): ``(memory, the
+        decoder's initial carry)``."""
+        ...
+
+    def step_fn(self) -> DecodeStep:
+        """One decoder step, ``step(memory, carry, token [batch]) -> (carry, logits [batch, tgt_vocab],
+        attention [batch, S])``, with the model's current parameters; a pure function (``jit``,
+        ``lax.scan`` and ``lax.while_loop`` run it)."""
+        ...
+
+    def __call__(
+        self, src: Array, src_len: Array, tgt_in: Array, *, sample_prob: float = 0.0, key: Key | None = None
+    ) -> tuple[Array, Array]:
+        """Teacher forcing: ``tgt_in [batch, T]`` -> ``(logits [batch, T, tgt_vocab], attention [batch, T,
+        S])``."""
+        ...
+
+
+# --------------------------------------------------------------------------------------------
 # The model
 # --------------------------------------------------------------------------------------------
 class Seq2Seq(nnx.Module):
@@ -89,8 +158,11 @@ class Seq2Seq(nnx.Module):
       ``"bahdanau"`` (additive) or ``"luong"`` (multiplicative).
 
     The summary is the encoder's final hidden state (both directions concatenated), or the mean
-    embedding; the decoder starts from ``tanh(W_b summary + b_b)``.
+    embedding; the decoder starts from ``tanh(W_b summary + b_b)``. Implements
+    :class:`EncoderDecoder`.
     """
+
+    max_len: int | None = None  # (EncoderDecoder) nothing bounds the output: no positions, no cache
 
     def __init__(
         self,
@@ -136,29 +208,29 @@ class Seq2Seq(nnx.Module):
         self.out = nnx.Linear(hidden + enc_size, tgt_vocab, rngs=rngs)
 
     # ----------------------------------------------------------------------------------------
-    def encode(self, src: Array, src_len: Array) -> dict[str, Any]:
-        """Run the encoder. Returns a dict: ``keys`` (attention's precomputed key projections),
-        ``values: [batch, S, enc]`` (the encoder states), ``mask: [batch, S]``, ``summary:
-        [batch, enc]`` and the decoder's initial ``carry``."""
+    def encode(self, src: Array, src_len: Array) -> tuple[dict[str, Any], Carry]:
+        """Run the encoder: ``(memory, carry)``. ``memory`` is a dict: ``keys`` (attention's
+        precomputed key projections), ``values: [batch, S, enc]`` (the encoder states), ``mask:
+        [batch, S]``, ``summary: [batch, enc]``; ``carry`` is the decoder's initial state."""
         check_token_ids(src, self.src_vocab, "src")
         src_len = jnp.asarray(src_len)
         check_lengths(src_len, *src.shape, "src_len")
         mask = jnp.arange(src.shape[1])[None, :] < src_len[:, None]
         emb = self.src_embed(src)
         if self.encoder_kind == "rnn":
-            values, finals = self.encoder(emb, src_len)
-            hs = [f[0] if isinstance(f, tuple) else f for f in finals]
+            finals, values = self.encoder(emb, src_len)
+            hs = [self.encoder.cell.hidden(f) for f in finals]
             summary = jnp.concatenate(hs, axis=-1)
         else:
             values = emb * mask[..., None]
             summary = values.sum(1) / src_len[:, None].astype(emb.dtype)
         h0 = jnp.tanh(self.bridge(summary))
-        carry = (h0, jnp.zeros_like(h0)) if self.cell_name == "lstm" else h0
+        carry = self.decoder.cell.carry_from_hidden(h0)  # the LSTM's c starts at zero
         keys = self.W_k(values) if self.attention else None
-        return {"keys": keys, "values": values, "mask": mask, "summary": summary, "carry": carry}
+        return {"keys": keys, "values": values, "mask": mask, "summary": summary}, carry
 
     def decoder_params(self) -> dict:
-        """The decoder's parameters as plain arrays, for :func:`decoder_step`."""
+        """The decoder's parameters as plain arrays, which :meth:`step_fn`'s step reads."""
         p = {
             "embed": self.tgt_embed.embedding[...],
             "cell": self.decoder.cell_params(0),
@@ -169,22 +241,24 @@ class Seq2Seq(nnx.Module):
             p.update(W_q=self.W_q.kernel[...], v=self.v[...])
         return p
 
-    def step_fn(self) -> Callable:
-        """``step(params, enc, carry, token) -> (carry, logits, weights)``: one decoder step."""
-        cell, attention = self.decoder._cell, self.attention
+    def step_fn(self) -> DecodeStep:
+        """``step(memory, carry, token [batch]) -> (carry, logits [batch, tgt_vocab], weights [batch,
+        S])``: one decoder step, a pure function of :meth:`decoder_params` (read now)."""
+        cell, attention = self.decoder.cell, self.attention
+        p = self.decoder_params()
 
-        def step(p, enc, carry, token):
-            h = carry[0] if isinstance(carry, tuple) else carry
+        def step(memory, carry, token):
+            h = cell.hidden(carry)
             if attention is None:
-                context = enc["summary"]
-                weights = jnp.zeros(enc["mask"].shape, h.dtype)
+                context = memory["summary"]
+                weights = jnp.zeros(memory["mask"].shape, h.dtype)
             else:
                 if attention == "bahdanau":
-                    scores = additive_scores(h, enc["keys"], p["W_q"], p["v"])
+                    scores = additive_scores(h, memory["keys"], p["W_q"], p["v"])
                 else:
-                    scores = multiplicative_scores(h, enc["keys"])
-                weights = masked_softmax(scores, enc["mask"])
-                context = attend(weights, enc["values"])
+                    scores = multiplicative_scores(h, memory["keys"])
+                weights = masked_softmax(scores, memory["mask"])
+                context = attend(weights, memory["values"])
             x = jnp.concatenate([p["embed"][token], context], axis=-1)
             carry, h = cell(p["cell"], carry, x)
             logits = jnp.concatenate([h, context], axis=-1) @ p["W_o"] + p["b_o"]
@@ -207,8 +281,8 @@ class Seq2Seq(nnx.Module):
             raise ValueError(f"src and tgt_in have different batch sizes: {src.shape[0]} and {tgt_in.shape[0]}")
         if sample_prob and key is None:
             raise ValueError("sample_prob > 0 (scheduled sampling) needs a PRNG key")
-        enc = self.encode(src, src_len)
-        p, step = self.decoder_params(), self.step_fn()
+        memory, carry = self.encode(src, src_len)
+        step = self.step_fn()
         T = tgt_in.shape[1]
         coins = jax.random.bernoulli(key, sample_prob, tgt_in.shape) if sample_prob else jnp.zeros(tgt_in.shape, bool)
 
@@ -216,10 +290,10 @@ class Seq2Seq(nnx.Module):
             carry, prev_pred = state
             gold, coin, t = inp
             token = jnp.where(coin & (t > 0), prev_pred, gold)
-            carry, logits, weights = step(p, enc, carry, token)
+            carry, logits, weights = step(memory, carry, token)
             return (carry, jnp.argmax(logits, -1)), (logits, weights)
 
-        init = (enc["carry"], jnp.zeros(src.shape[0], jnp.int32))
+        init = (carry, jnp.zeros(src.shape[0], jnp.int32))
         _, (logits, weights) = jax.lax.scan(body, init, (tgt_in.T, coins.T, jnp.arange(T)))
         return jnp.swapaxes(logits, 0, 1), jnp.swapaxes(weights, 0, 1)
 
@@ -242,7 +316,6 @@ def make_batch(
     Returns a dict of NumPy arrays: ``src [N, S]``, ``src_len [N]``, ``tgt_in [N, T]`` (``<SOS>``
     + target), ``tgt_out [N, T]`` (target + ``<EOS>``), ``tgt_len [N]`` (target length + 1).
     """
-    from .vocab import pad_batch
 
     if len(src_ids) != len(tgt_ids):
         raise ValueError(f"mismatched sizes: {len(src_ids)} sources but {len(tgt_ids)} targets")
@@ -255,7 +328,7 @@ def make_batch(
     return {"src": src, "src_len": src_len, "tgt_in": tgt_in, "tgt_out": tgt_out, "tgt_len": tgt_len}
 
 
-def loss_fn(model: Seq2Seq, batch: PyTree, *, sample_prob: float = 0.0, key: Key | None = None) -> Array:
+def loss_fn(model: EncoderDecoder, batch: PyTree, *, sample_prob: float = 0.0, key: Key | None = None) -> Array:
     """Mean cross-entropy per real target token (``optax.softmax_cross_entropy_with_integer_labels``);
     padding contributes nothing. ``batch`` as :func:`make_batch` makes it (``tgt_out [batch, T]``)."""
     logits, _ = model(batch["src"], batch["src_len"], batch["tgt_in"], sample_prob=sample_prob, key=key)
@@ -272,17 +345,39 @@ def _forbid(logp):
     return logp.at[..., PAD].set(NEG_INF).at[..., SOS].set(NEG_INF)
 
 
-def _check_decode_args(src, src_len, max_len, model=None):
+def _check_decode_args(src, src_len, max_len, model):
+    if not isinstance(model, EncoderDecoder):
+        raise ValueError(
+            f"model must implement seq2seq.EncoderDecoder (src_vocab, tgt_vocab, max_len, encode, step_fn, "
+            f"__call__), got {type(model).__name__}"
+        )
     check_positive_int(max_len, "max_len")
-    limit = getattr(model, "max_len", None)
-    if limit is not None and max_len > limit:
-        raise ValueError(f"max_len={max_len} is longer than the model's max_len={limit} (its positions and cache)")
+    if model.max_len is not None and max_len > model.max_len:
+        raise ValueError(
+            f"max_len={max_len} is longer than the model's max_len={model.max_len} (its positions and cache)"
+        )
     if getattr(src, "ndim", None) != 2:
         raise ValueError(f"src must be token ids of shape [batch, time], got shape {getattr(src, 'shape', None)}")
     check_lengths(jnp.asarray(src_len), *src.shape, "src_len")
+    check_token_ids(src, model.src_vocab, "src")
 
 
-def greedy_decode(model: Seq2Seq, src: Array, src_len: Array, max_len: int) -> tuple[Array, Array, Array]:
+class GreedyState(NamedTuple):
+    """The state of :func:`greedy_decode`'s ``lax.while_loop``: ``t []`` (the output position),
+    ``carry`` (the decoder's state), ``token [batch]`` (the last output, the next input),
+    ``done [batch]`` (``<EOS>`` emitted), ``tokens [batch, max_len]`` (the outputs so far),
+    ``score [batch]`` (their log-probability), ``attention [batch, max_len, S]``."""
+
+    t: Array
+    carry: Carry
+    token: Array
+    done: Array
+    tokens: Array
+    score: Array
+    attention: Array
+
+
+def greedy_decode(model: EncoderDecoder, src: Array, src_len: Array, max_len: int) -> tuple[Array, Array, Array]:
     """Feed back the most probable token at each step until ``<EOS>`` or ``max_len`` tokens.
 
     Returns ``(tokens [batch, max_len], log-probability [batch], attention [batch, max_len, S])``;
@@ -291,7 +386,6 @@ def greedy_decode(model: Seq2Seq, src: Array, src_len: Array, max_len: int) -> t
     """
     src, src_len = jnp.asarray(src), jnp.asarray(src_len)
     _check_decode_args(src, src_len, max_len, model)
-    check_token_ids(src, model.src_vocab, "src")
     graphdef, state = nnx.split(model)
     return _greedy(graphdef, state, src, src_len, max_len)
 
@@ -299,39 +393,60 @@ def greedy_decode(model: Seq2Seq, src: Array, src_len: Array, max_len: int) -> t
 @functools.partial(jax.jit, static_argnums=(0, 4))
 def _greedy(graphdef, state, src, src_len, max_len):
     model = nnx.merge(graphdef, state)
-    enc, p, step = model.encode(src, src_len), model.decoder_params(), model.step_fn()
+    memory, carry = model.encode(src, src_len)
+    step = model.step_fn()
     B, S = src.shape
 
-    def cond(s):
-        t, _, _, done, _, _, _ = s
-        return (t < max_len) & ~jnp.all(done)
+    def cond(s: GreedyState):
+        return (s.t < max_len) & ~jnp.all(s.done)
 
-    def body(s):
-        t, carry, token, done, out, score, attn = s
-        carry, logits, w = step(p, enc, carry, token)
+    def body(s: GreedyState) -> GreedyState:
+        carry, logits, w = step(memory, s.carry, s.token)
         logp = _forbid(jax.nn.log_softmax(logits))
         nxt = jnp.argmax(logp, -1).astype(jnp.int32)
-        score = score + jnp.where(done, 0.0, jnp.take_along_axis(logp, nxt[:, None], 1)[:, 0])
-        nxt = jnp.where(done, PAD, nxt)
-        out = out.at[:, t].set(nxt)
-        attn = attn.at[:, t].set(jnp.where(done[:, None], 0.0, w))
-        return t + 1, carry, nxt, done | (nxt == EOS), out, score, attn
+        score = s.score + jnp.where(s.done, 0.0, jnp.take_along_axis(logp, nxt[:, None], 1)[:, 0])
+        nxt = jnp.where(s.done, PAD, nxt)
+        return GreedyState(
+            t=s.t + 1,
+            carry=carry,
+            token=nxt,
+            done=s.done | (nxt == EOS),
+            tokens=s.tokens.at[:, s.t].set(nxt),
+            score=score,
+            attention=s.attention.at[:, s.t].set(jnp.where(s.done[:, None], 0.0, w)),
+        )
 
-    init = (
-        0,
-        enc["carry"],
-        jnp.full(B, SOS, jnp.int32),
-        jnp.zeros(B, bool),
-        jnp.full((B, max_len), PAD, jnp.int32),
-        jnp.zeros(B),
-        jnp.zeros((B, max_len, S)),
+    init = GreedyState(
+        t=jnp.array(0, jnp.int32),
+        carry=carry,
+        token=jnp.full(B, SOS, jnp.int32),
+        done=jnp.zeros(B, bool),
+        tokens=jnp.full((B, max_len), PAD, jnp.int32),
+        score=jnp.zeros(B),
+        attention=jnp.zeros((B, max_len, S)),
     )
-    _, _, _, _, out, score, attn = jax.lax.while_loop(cond, body, init)
-    return out, score, attn
+    final = jax.lax.while_loop(cond, body, init)
+    return final.tokens, final.score, final.attention
+
+
+class BeamState(NamedTuple):
+    """The state of :func:`beam_search`'s ``lax.while_loop`` with ``K`` hypotheses per source:
+    ``t []`` (the output position), ``carry`` (the decoder's state per hypothesis, ``[batch * K,
+    ...]``), ``tokens [batch, K, max_len]``, ``last [batch, K]`` (the last token, the next input),
+    ``scores [batch, K]`` (log-probabilities), ``finished [batch, K]`` (``<EOS>`` emitted),
+    ``lengths [batch, K]`` (tokens up to and including ``<EOS>``)."""
+
+    t: Array
+    carry: Carry
+    tokens: Array
+    last: Array
+    scores: Array
+    finished: Array
+    lengths: Array
 
 
 def beam_search(
-    model: Seq2Seq, src: Array, src_len: Array, max_len: int, width: int = 4, alpha: float = 0.0
+    model: EncoderDecoder, src: Array, src_len: Array, max_len: int, width: int = 4, alpha: float = 0.0
 ) -> tuple[Array, Array]:
     """Beam search: keep the ``width`` most probable partial outputs at every step.
 
@@ -343,7 +458,6 @@ def beam_search(
     """
     src, src_len = jnp.asarray(src), jnp.asarray(src_len)
     _check_decode_args(src, src_len, max_len, model)
-    check_token_ids(src, model.src_vocab, "src")
     check_positive_int(width, "width")
     if not alpha >= 0:
         raise ValueError(f"alpha (length normalisation) must be >= 0, got {alpha!r}")
@@ -354,49 +468,51 @@ def beam_search(
 @functools.partial(jax.jit, static_argnums=(0, 4, 5, 6))
 def _beam(graphdef, state, src, src_len, max_len, K, alpha):
     model = nnx.merge(graphdef, state)
-    B = src.shape[0]
+    B, V = src.shape[0], model.tgt_vocab
     rep = lambda a: jnp.repeat(a, K, axis=0)  # [B, ...] -> [B*K, ...]
-    enc = jax.tree_util.tree_map(rep, model.encode(src, src_len))
-    p, step = model.decoder_params(), model.step_fn()
-    V = p["W_o"].shape[1]
+    memory, carry = jax.tree_util.tree_map(rep, model.encode(src, src_len))
+    step = model.step_fn()
     stay = jnp.full(V, NEG_INF).at[PAD].set(0.0)  # an ended beam continues with PAD at no cost
 
-    def cond(s):
-        t, _, _, _, _, finished, _ = s
-        return (t < max_len) & ~jnp.all(finished)
+    def cond(s: BeamState):
+        return (s.t < max_len) & ~jnp.all(s.finished)
 
-    def body(s):
-        t, carry, tokens, last, scores, finished, lengths = s
-        carry, logits, _ = step(p, enc, carry, last.reshape(-1))
+    def body(s: BeamState) -> BeamState:
+        carry, logits, _ = step(memory, s.carry, s.last.reshape(-1))
         logp = _forbid(jax.nn.log_softmax(logits)).reshape(B, K, V)
-        logp = jnp.where(finished[..., None], stay, logp)
-        cand = (scores[..., None] + logp).reshape(B, K * V)
+        logp = jnp.where(s.finished[..., None], stay, logp)
+        cand = (s.scores[..., None] + logp).reshape(B, K * V)
         scores, idx = jax.lax.top_k(cand, K)
-        beam, tok = idx // V, (idx % V).astype(jnp.int32)
+        beam, tok = idx // V, (idx % V).astype(jnp.int32)  # each survivor's parent beam and new token
         take = lambda a: jnp.take_along_axis(a, beam.reshape(beam.shape + (1,) * (a.ndim - 2)), axis=1)
         carry = jax.tree_util.tree_map(lambda c: take(c.reshape((B, K) + c.shape[1:])).reshape(c.shape), carry)
-        tokens, was_finished, lengths = take(tokens), take(finished), take(lengths)
-        tokens = tokens.at[:, :, t].set(tok)
-        lengths = lengths + (~was_finished)
-        return t + 1, carry, tokens, tok, scores, was_finished | (tok == EOS), lengths
+        was_finished = take(s.finished)
+        return BeamState(
+            t=s.t + 1,
+            carry=carry,
+            tokens=take(s.tokens).at[:, :, s.t].set(tok),
+            last=tok,
+            scores=scores,
+            finished=was_finished | (tok == EOS),
+            lengths=take(s.lengths) + (~was_finished),
+        )
 
-    scores0 = jnp.full((B, K), NEG_INF).at[:, 0].set(0.0)  # one live beam at the start
-    init = (
-        0,
-        enc["carry"],
-        jnp.full((B, K, max_len), PAD, jnp.int32),
-        jnp.full((B, K), SOS, jnp.int32),
-        scores0,
-        jnp.zeros((B, K), bool),
-        jnp.zeros((B, K), jnp.int32),
+    init = BeamState(
+        t=jnp.array(0, jnp.int32),
+        carry=carry,
+        tokens=jnp.full((B, K, max_len), PAD, jnp.int32),
+        last=jnp.full((B, K), SOS, jnp.int32),
+        scores=jnp.full((B, K), NEG_INF).at[:, 0].set(0.0),  # one live beam at the start
+        finished=jnp.zeros((B, K), bool),
+        lengths=jnp.zeros((B, K), jnp.int32),
     )
-    _, _, tokens, _, scores, _, lengths = jax.lax.while_loop(cond, body, init)
-    norm = scores / jnp.maximum(lengths, 1).astype(scores.dtype) ** alpha
+    final = jax.lax.while_loop(cond, body, init)
+    norm = final.scores / jnp.maximum(final.lengths, 1).astype(final.scores.dtype) ** alpha
     best = jnp.argmax(norm, axis=1)
-    return tokens[jnp.arange(B), best], norm[jnp.arange(B), best]
+    return final.tokens[jnp.arange(B), best], norm[jnp.arange(B), best]
 
 
-def sequence_log_prob(model: Seq2Seq, src: Array, src_len: Array, tokens: Array) -> Array:
+def sequence_log_prob(model: EncoderDecoder, src: Array, src_len: Array, tokens: Array) -> Array:
     """``log p(tokens | src)`` under teacher forcing, summed up to and including the first ``<EOS>``
     (or over all of ``tokens`` if none), with PAD and SOS forbidden as in decoding. ``tokens:
     [batch, L]``. Used to check that decoders return the scores they claim."""

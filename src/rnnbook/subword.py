@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 
 from ._checks import check_positive_int
 
+__all__ = ["END", "learn_bpe", "segment"]
+
 END = "</w>"
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import jax
@@ -23,6 +23,8 @@ from tqdm import tqdm
 
 from ._checks import check_positive_int
 from ._types import Array, ArrayLike, Key, PyTree
+
+__all__ = ["History", "accuracy", "fit", "minibatches", "progress", "replicate", "shard_batch"]
 
 
 @dataclasses.dataclass
@@ -78,6 +80,15 @@ def _progress_file():
         except Exception:  # no IPython display machinery: fall back to text
             pass
     return sys.stdout
+
+
+def progress(iterable: Iterable, desc: str = "", total: int | None = None) -> Iterable:
+    """Iterate over ``iterable`` with a progress bar: one line updated in place in a notebook, text elsewhere.
+
+    For loops over runs (seeds, settings) whose every item trains for a while; :func:`fit` draws
+    its own bar over epochs.
+    """
+    return tqdm(iterable, desc=desc, total=total, file=_progress_file())
 
 
 def shard_batch(batch: PyTree, mesh: jax.sharding.Mesh, axis: str = "data") -> PyTree:

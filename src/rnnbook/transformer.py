@@ -10,13 +10,14 @@ Layers are pre-LN by default, ``x + F(LN(x))`` (Xiong et al. 2020; what ``torch.
 skip connections, for the vanishing-gradient experiment of the chapter.
 
 Decoding reuses :func:`rnnbook.seq2seq.greedy_decode` and :func:`rnnbook.seq2seq.beam_search`:
-:class:`Transformer` implements ``encode``, ``decoder_params`` and ``step_fn``, and its decoder
-step reads and extends a key/value cache, so generating token ``t`` costs one position, not ``t``.
+:class:`Transformer` implements :class:`rnnbook.seq2seq.EncoderDecoder`. Its decoding step runs the
+same :class:`DecoderLayer` as training, given a :class:`KVCache` of the keys and values of the
+positions so far, so generating token ``t`` costs one position, not ``t``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -24,7 +25,21 @@ import numpy as np
 from flax import nnx
 
 from ._checks import check_lengths, check_positive_int, check_token_ids
-from ._types import Array, ArrayLike, Key
+from ._types import Array, ArrayLike, DTypeLike, Key
+from .seq2seq import DecodeStep
+
+__all__ = [
+    "DecoderLayer",
+    "EncoderLayer",
+    "FeedForward",
+    "KVCache",
+    "MultiHeadAttention",
+    "Transformer",
+    "causal_mask",
+    "padding_mask",
+    "scaled_dot_product_attention",
+    "sinusoidal_positions",
+]
 
 NEG_INF = -jnp.inf
 
@@ -71,11 +86,46 @@ def sinusoidal_positions(length: int, dim: int) -> Array:
     return jnp.asarray(pe)
 
 
+class KVCache(NamedTuple):
+    """Keys and values already projected by an attention layer, and how many positions are real.
+
+    ``k, v: [B, L, heads, d_head]``; ``length: [B]`` (int32): row ``b``'s keys at positions
+    ``>= length[b]`` are never attended to. Two uses: a decoder layer's self-attention cache while
+    decoding (``L = max_len``, ``length`` = positions decoded so far, :meth:`empty` then
+    :meth:`append`), and the encoder output's keys and values for cross-attention, projected once
+    per source (``length = src_len``: the padding mask). Every field has the batch first, so beam
+    search can repeat and reorder a cache like any other decoder state.
+    """
+
+    k: Array
+    v: Array
+    length: Array
+
+    @classmethod
+    def empty(cls, batch: int, length: int, heads: int, d_head: int, dtype: DTypeLike = jnp.float32) -> KVCache:
+        """A cache with room for ``length`` positions and none filled: ``k, v: [batch, length, heads,
+        d_head]`` zeros, ``length: [batch]`` zeros."""
+        zeros = jnp.zeros((batch, length, heads, d_head), dtype)
+        return cls(zeros, zeros, jnp.zeros(batch, jnp.int32))
+
+    def append(self, k: Array, v: Array) -> KVCache:
+        """Write ``k, v: [B, T, heads, d_head]`` at positions ``length[b] .. length[b] + T - 1`` of each
+        row ``b``; ``length`` grows by ``T``."""
+        write = jax.vmap(lambda buf, x, at: jax.lax.dynamic_update_slice_in_dim(buf, x, at, axis=0))
+        return KVCache(write(self.k, k, self.length), write(self.v, v, self.length), self.length + k.shape[1])
+
+    def mask(self) -> Array:
+        """``[B, 1, 1, L]``: True at the positions below ``length`` (broadcasts over heads and queries)."""
+        return padding_mask(self.length, self.k.shape[1])
+
+
 class MultiHeadAttention(nnx.Module):
     """``MHA(x_q, x_kv) = concat_h(attention(x_q W_q^h, x_kv W_k^h, x_kv W_v^h)) W_o`` (with biases).
 
     Kernels are ``[in, out]`` (``x @ W``): ``torch.nn.MultiheadAttention``'s ``in_proj_weight`` is
-    the three transposed and stacked.
+    the three transposed and stacked. The keys and values can be projected ahead of time
+    (:meth:`keys_values`) and passed in place of ``x_kv``: a decoder's cache, or an encoder's
+    output read by every decoding step.
     """
 
     def __init__(self, d_model: int, heads: int, *, rngs: nnx.Rngs):
@@ -90,11 +140,22 @@ class MultiHeadAttention(nnx.Module):
         """``[B, T, d_model]`` -> ``[B, T, heads, d_model // heads]``."""
         return x.reshape(x.shape[:-1] + (self.heads, self.d_model // self.heads))
 
-    def __call__(self, x_q: Array, x_kv: Array, mask: Array | None = None) -> tuple[Array, Array]:
-        """Returns ``(out [B, Tq, d_model], weights [B, H, Tq, Tk])``."""
-        out, weights = scaled_dot_product_attention(
-            self.split(self.q(x_q)), self.split(self.k(x_kv)), self.split(self.v(x_kv)), mask
-        )
+    def keys_values(self, x_kv: Array, length: Array | None = None) -> KVCache:
+        """Project ``x_kv [B, T, d_model]`` to keys and values ``[B, T, heads, d_head]``; ``length [B]``
+        marks the real positions (default: all ``T``)."""
+        if length is None:
+            length = jnp.full(x_kv.shape[0], x_kv.shape[1], jnp.int32)
+        return KVCache(self.split(self.k(x_kv)), self.split(self.v(x_kv)), length)
+
+    def __call__(self, x_q: Array, x_kv: Array | KVCache, mask: Array | None = None) -> tuple[Array, Array]:
+        """``x_q [B, Tq, d_model]`` attends over ``x_kv [B, Tk, d_model]``, or over a :class:`KVCache`
+        of keys and values projected before (then its ``length`` masks the positions past it, besides
+        ``mask``). Returns ``(out [B, Tq, d_model], weights [B, H, Tq, Tk])``."""
+        if isinstance(x_kv, KVCache):
+            k, v, mask = x_kv.k, x_kv.v, x_kv.mask() if mask is None else mask & x_kv.mask()
+        else:
+            k, v = self.split(self.k(x_kv)), self.split(self.v(x_kv))
+        out, weights = scaled_dot_product_attention(self.split(self.q(x_q)), k, v, mask)
         return self.o(out.reshape(out.shape[:-2] + (self.d_model,))), weights
 
 
@@ -135,7 +196,9 @@ class EncoderLayer(nnx.Module):
 
 
 class DecoderLayer(nnx.Module):
-    """Causal self-attention, cross-attention over the encoder's output, feed-forward."""
+    """Causal self-attention, cross-attention over the encoder's output, feed-forward, each wrapped in
+    a residual and a layer norm (pre-LN or post-LN, as :func:`_sublayer`). The same layer trains on
+    whole targets and decodes one position at a time with a :class:`KVCache`."""
 
     def __init__(self, d_model: int, heads: int, d_ff: int, *, norm_first: bool = True, rngs: nnx.Rngs):
         self.self_attn = MultiHeadAttention(d_model, heads, rngs=rngs)
@@ -144,18 +207,35 @@ class DecoderLayer(nnx.Module):
         self.norms = nnx.List([nnx.LayerNorm(d_model, epsilon=1e-5, rngs=rngs) for _ in range(3)])
         self.norm_first = norm_first
 
-    def __call__(self, x: Array, memory: Array, self_mask: Array, memory_mask: Array) -> tuple[Array, Array]:
-        """``x [B, T, d_model]``, ``memory [B, S, d_model]`` -> ``(out [B, T, d_model], cross-attention
-        [B, heads, T, S])``."""
-        x = _sublayer(x, lambda h: self.self_attn(h, h, self_mask)[0], self.norms[0], self.norm_first, True)
-        cross = {}
+    def __call__(
+        self,
+        x: Array,
+        memory: Array | KVCache,
+        self_mask: Array | None,
+        memory_mask: Array | None,
+        *,
+        cache: KVCache | None = None,
+    ) -> tuple[Array, Array, KVCache | None]:
+        """``x [B, T, d_model]``, ``memory [B, S, d_model]`` (or its cross-attention keys and values,
+        a :class:`KVCache`) -> ``(out [B, T, d_model], cross-attention [B, heads, T, S], cache)``.
 
-        def cross_attend(h):
-            out, cross["weights"] = self.cross_attn(h, memory, memory_mask)
-            return out
-
-        x = _sublayer(x, cross_attend, self.norms[1], self.norm_first, True)
-        return _sublayer(x, self.ff, self.norms[2], self.norm_first, True), cross["weights"]
+        Training: the whole target, ``self_mask`` causal ``[1, 1, T, T]``, no ``cache`` (None is
+        returned). Decoding: ``cache`` holds the keys and values of the positions so far (``[B,
+        max_len, heads, d_head]``, ``length [B]``); ``x`` is the next position, whose key and value
+        are appended, and self-attention reads the whole cache up to it (``self_mask`` may be None:
+        the cache's ``length`` is the causal mask). The extended cache is returned.
+        """
+        pre = self.norm_first  # pre-LN: x + F(LN(x)); post-LN: LN(x + F(x))
+        h = self.norms[0](x) if pre else x
+        if cache is not None:  # decoding: the new position's key and value join the cache
+            new = self.self_attn.keys_values(h)
+            cache = cache.append(new.k, new.v)
+        y, _ = self.self_attn(h, h if cache is None else cache, self_mask)
+        x = x + y if pre else self.norms[0](x + y)
+        h = self.norms[1](x) if pre else x
+        y, cross_weights = self.cross_attn(h, memory, memory_mask)
+        x = x + y if pre else self.norms[1](x + y)
+        return _sublayer(x, self.ff, self.norms[2], pre, True), cross_weights, cache
 
 
 # --------------------------------------------------------------------------------------------
@@ -167,7 +247,7 @@ class Transformer(nnx.Module):
     ``model(src, src_len, tgt_in) -> (logits [B, T, tgt_vocab], cross-attention [B, T, S])`` (the
     last decoder layer's, averaged over heads). Token embeddings are scaled by ``sqrt(d_model)``
     and added to sinusoidal (or learned) positions. ``max_len`` bounds source and target lengths
-    (the positional table and the decoding cache).
+    (the positional table and the decoding cache). Implements :class:`rnnbook.seq2seq.EncoderDecoder`.
     """
 
     def __init__(
@@ -213,8 +293,11 @@ class Transformer(nnx.Module):
             self.dec_norm = nnx.LayerNorm(d_model, epsilon=1e-5, rngs=rngs)
         self.out = nnx.Linear(d_model, tgt_vocab, rngs=rngs)
 
-    def _embed(self, table, ids, offset=0):
-        return table(ids) * np.sqrt(self.d_model) + jax.lax.dynamic_slice_in_dim(self.pos[...], offset, ids.shape[1])
+    def _embed(self, table, ids, positions=None):
+        """``ids [B, T]`` -> scaled embeddings plus positions ``[B, T, d_model]``; ``positions [B, T]``
+        defaults to ``0 .. T - 1`` in every row."""
+        pos = self.pos[...][: ids.shape[1]] if positions is None else self.pos[...][positions]
+        return table(ids) * np.sqrt(self.d_model) + pos
 
     def num_params(self) -> int:
         """The number of trainable scalars."""
@@ -248,62 +331,34 @@ class Transformer(nnx.Module):
         memory, mem_mask = self.encode_states(src, src_len)
         x = self._embed(self.tgt_embed, tgt_in)
         for layer in self.decoder:
-            x, weights = layer(x, memory, causal_mask(tgt_in.shape[1]), mem_mask)
+            x, weights, _ = layer(x, memory, causal_mask(tgt_in.shape[1]), mem_mask)
         x = self.dec_norm(x) if self.norm_first else x
         return self.out(x), weights.mean(axis=1)
 
-    # ---------------------------------------------------------------- the decoding protocol
-    def encode(self, src: Array, src_len: Array) -> dict[str, Array]:
-        """Everything a decoder step needs, each with the batch first (beam search repeats it):
-        the memory's cross-attention keys and values per layer, its mask, and an empty self-
-        attention cache ``carry`` (keys, values per layer for ``max_len`` positions, and ``t``)."""
-        memory, mem_mask = self.encode_states(src, src_len)
-        B, H, dh = src.shape[0], self.heads, self.d_model // self.heads
-        cross_k = jnp.stack([layer.cross_attn.split(layer.cross_attn.k(memory)) for layer in self.decoder], 1)
-        cross_v = jnp.stack([layer.cross_attn.split(layer.cross_attn.v(memory)) for layer in self.decoder], 1)
-        empty = jnp.zeros((B, len(self.decoder), self.max_len, H, dh))
-        carry = {"k": empty, "v": empty, "t": jnp.zeros(B, jnp.int32)}
-        return {"cross_k": cross_k, "cross_v": cross_v, "mask": mem_mask[:, 0, 0, :], "carry": carry}
+    # ------------------------------------------------------ decoding (seq2seq.EncoderDecoder)
+    def encode(self, src: Array, src_len: Array) -> tuple[tuple[KVCache, ...], tuple[KVCache, ...]]:
+        """``(memory, cache)``, one :class:`KVCache` per decoder layer in each. ``memory``: the encoder
+        output's cross-attention keys and values ``[B, S, heads, d_head]`` with ``length = src_len``,
+        projected once for all steps; ``cache``: an empty self-attention cache for ``max_len``
+        positions, the initial decoder state."""
+        states, _ = self.encode_states(src, src_len)
+        src_len = jnp.asarray(src_len, jnp.int32)
+        memory = tuple(layer.cross_attn.keys_values(states, src_len) for layer in self.decoder)
+        empty = KVCache.empty(src.shape[0], self.max_len, self.heads, self.d_model // self.heads, states.dtype)
+        return memory, tuple(empty for _ in self.decoder)
 
-    def decoder_params(self) -> dict:
-        """What :meth:`step_fn` takes besides the cache: the output projection ``W_o [d_model, V]``."""
-        return {"W_o": self.out.kernel[...]}
+    def step_fn(self) -> DecodeStep:
+        """``step(memory, cache, token [B]) -> (cache, logits [B, V], cross-attention [B, S])``: the
+        next position through every :class:`DecoderLayer`, each reading and extending its cache (the
+        last layer's cross-attention, averaged over heads, as in :meth:`__call__`)."""
 
-    def step_fn(self) -> Callable:
-        """``step(params, enc, cache, token) -> (cache, logits [B, V], cross-attention [B, S])``."""
-
-        def step(p, enc, cache, token):
-            t = cache["t"][0]
-            x = self._embed(self.tgt_embed, token[:, None], offset=t)  # [B, 1, d]
-            self_mask = (jnp.arange(self.max_len) <= t)[None, None, None, :]
-            mem_mask = enc["mask"][:, None, None, :]
-            new_k, new_v = cache["k"], cache["v"]
-            for i, layer in enumerate(self.decoder):
-
-                def self_attend(h, i=i, layer=layer):
-                    nonlocal new_k, new_v
-                    attn = layer.self_attn
-                    at = (0, i, t, 0, 0)  # batch, layer, position, head, dim
-                    new_k = jax.lax.dynamic_update_slice(new_k, attn.split(attn.k(h))[:, None], at)
-                    new_v = jax.lax.dynamic_update_slice(new_v, attn.split(attn.v(h))[:, None], at)
-                    out, _ = scaled_dot_product_attention(attn.split(attn.q(h)), new_k[:, i], new_v[:, i], self_mask)
-                    return attn.o(out.reshape(out.shape[:-2] + (self.d_model,)))
-
-                x = _sublayer(x, self_attend, layer.norms[0], self.norm_first, True)
-                weights = {}
-
-                def cross_attend(h, i=i, layer=layer):
-                    attn = layer.cross_attn
-                    out, weights["w"] = scaled_dot_product_attention(
-                        attn.split(attn.q(h)), enc["cross_k"][:, i], enc["cross_v"][:, i], mem_mask
-                    )
-                    return attn.o(out.reshape(out.shape[:-2] + (self.d_model,)))
-
-                x = _sublayer(x, cross_attend, layer.norms[1], self.norm_first, True)
-                x = _sublayer(x, layer.ff, layer.norms[2], self.norm_first, True)
+        def step(memory, cache, token):
+            x = self._embed(self.tgt_embed, token[:, None], positions=cache[0].length[:, None])  # [B, 1, d]
+            new_cache = []
+            for layer, cross, layer_cache in zip(self.decoder, memory, cache):
+                x, weights, layer_cache = layer(x, cross, None, None, cache=layer_cache)
+                new_cache.append(layer_cache)
             x = self.dec_norm(x) if self.norm_first else x
-            logits = self.out(x)[:, 0]
-            cache = {"k": new_k, "v": new_v, "t": cache["t"] + 1}
-            return cache, logits, weights["w"].mean(axis=1)[:, 0]
+            return tuple(new_cache), self.out(x)[:, 0], weights.mean(axis=1)[:, 0]
 
         return step

@@ -18,6 +18,8 @@ import numpy as np
 
 from ._types import ArrayLike
 
+__all__ = ["EOS", "PAD", "SOS", "SPECIALS", "UNK", "Vocab", "pad_batch"]
+
 PAD, SOS, EOS, UNK = 0, 1, 2, 3
 SPECIALS = ("<PAD>", "<SOS>", "<EOS>", "<UNK>")
 

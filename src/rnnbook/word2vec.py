@@ -28,9 +28,31 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy.stats import spearmanr
 
 from ._checks import check_positive_int
 from ._types import Array, ArrayLike, Key, Params, PyTree
+
+__all__ = [
+    "WordVocab",
+    "analogy_accuracy",
+    "cbow_loss",
+    "full_softmax_loss",
+    "init_word2vec",
+    "keep_probabilities",
+    "most_similar",
+    "negative_sampling_loss",
+    "noise_distribution",
+    "normalise",
+    "offset_distribution",
+    "sample_cbow",
+    "sample_skipgram",
+    "similarity_benchmarks",
+    "similarity_correlation",
+    "skipgram_loss",
+    "split_blocks",
+    "tokenize",
+]
 
 
 # --------------------------------------------------------------------------------------------
@@ -235,7 +257,6 @@ def similarity_correlation(
     """Spearman correlation between human scores and cosine similarities of ``vectors [V, dim]`` on ``pairs`` of
     ``(word1, word2, score)``; pairs with a word outside the vocabulary are skipped. Returns
     ``(rho, share of pairs out of vocabulary)``."""
-    from scipy.stats import spearmanr
 
     pairs = list(pairs)
     if not pairs:
@@ -252,7 +273,7 @@ def similarity_correlation(
 def similarity_benchmarks() -> dict[str, list[tuple[str, str, float]]]:
     """Human word-similarity lists, ``{"WordSim353": [(word1, word2, score), ...], "SimLex-999": [...]}``,
     lower-cased, read from the files inside gensim's test data (no download; needs gensim)."""
-    import gensim
+    import gensim  # an optional extra (rnnbook[gensim]): imported only where it is used
 
     test_data = pathlib.Path(gensim.__file__).parent / "test" / "test_data"
 
