@@ -10,7 +10,8 @@ execution counts). ``--execute`` re-executes every chapter first, here, in a fre
 17 minutes), so that the times are this machine's. The slowest cells of each chapter are listed.
 
 The test command's time comes from the JUnit report that ``make test`` writes
-(``_build/test-report.xml``): pytest's total, and per chapter the time nbval took to re-execute it.
+(``_build/test-report.xml``): pytest's total, and per chapter the time nbval took to re-execute it
+(``make test`` runs two files at once on the two cores, so these are times on a shared machine).
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 
+import filelock
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -77,20 +78,42 @@ def jupyter_book() -> str:
 
 @pytest.fixture(scope="session")
 def pdf(tmp_path_factory):
-    """`make pdf` into a fresh folder: the LaTeX folder with rnnbook.pdf, rnnbook.tex and rnnbook.log."""
+    """`make pdf` into a fresh folder: the LaTeX folder with rnnbook.pdf, rnnbook.tex and rnnbook.log.
+
+    Built once per run: `make test` runs on two processes (pytest-xdist), and the book tests of both
+    (tests/test_book.py, tests/test_pdf.py) share the one build, made by whichever asks first while the
+    other waits on a lock (pytest-xdist's recipe for a session fixture shared by workers)."""
     missing = [tool for tool in PDF_TOOLS if shutil.which(tool) is None]
     if missing:
         if in_ci():
             pytest.fail(f"CI must build the PDF: `make test` installs TeX Live and poppler (missing: {missing})")
         pytest.skip(f"TeX Live / poppler not installed (missing: {missing}); `make texlive` installs them")
-    out = tmp_path_factory.mktemp("pdf")
-    jb = jupyter_book()
-    result = subprocess.run(
-        [jb, "build", str(ROOT), "--builder", "pdflatex", "-W", "-n", "--keep-going", "--path-output", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the run's folder, above each worker's own
+    out = shared / "pdf"
     latex = out / "_build" / "latex"
-    assert result.returncode == 0 and (latex / "rnnbook.pdf").exists(), result.stdout[-3000:] + result.stderr[-3000:]
+    with filelock.FileLock(str(shared / "pdf.lock")):
+        if not (latex / "rnnbook.pdf").exists():
+            jb = jupyter_book()
+            result = subprocess.run(
+                [
+                    jb,
+                    "build",
+                    str(ROOT),
+                    "--builder",
+                    "pdflatex",
+                    "-W",
+                    "-n",
+                    "--keep-going",
+                    "--path-output",
+                    str(out),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=900,
+            )
+            assert result.returncode == 0 and (latex / "rnnbook.pdf").exists(), (
+                result.stdout[-3000:] + result.stderr[-3000:]
+            )
     return latex

@@ -78,7 +78,10 @@ def colab_env(tmp_path_factory):
         "JAX_PLATFORMS": "cpu",
     }
     env.pop("PYTHONPATH", None)
-    subprocess.run([python, "-m", "pip", "install", "-q", TORCH, "pytest"], check=True, env=env, capture_output=True)
+    # pytest, and filelock for tests/conftest.py (torch depends on it too)
+    subprocess.run(
+        [python, "-m", "pip", "install", "-q", TORCH, "pytest", "filelock"], check=True, env=env, capture_output=True
+    )
     return python, env, tmp
 
 

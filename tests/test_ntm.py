@@ -95,6 +95,7 @@ def test_no_nan_on_zero_memory_or_zero_key():
     assert np.all(np.isfinite(np.asarray(grads)))
 
 
+@pytest.mark.slow  # compiles long scans: about 10 s cold, too long for `make unit`
 def test_machine_shapes_memory_size_free_and_gradients_reach_the_controller():
     params = ntm.init_ntm(jax.random.key(0), 5, 4, controller=16, width=6)
     x, y, mask = data.bit_copy(jax.random.key(1), 3, 1, 4, bits=4)

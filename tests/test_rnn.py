@@ -141,6 +141,7 @@ def test_padded_steps_change_nothing():
         assert np.all(np.asarray(hs[b, n:]) == 0)
 
 
+@pytest.mark.slow  # compiles long scans: about 10 s cold, too long for `make unit`
 def test_tbptt_with_full_horizon_is_bptt_and_short_horizon_cuts():
     params, xs, h0 = setup((2, 12, 3, 5))
     loss = lambda states: lambda p: jnp.sum(jnp.sin(states(p)))

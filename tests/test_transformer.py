@@ -186,6 +186,7 @@ def small(norm_first=True, layers=2, **kw):
     )
 
 
+@pytest.mark.slow  # compiles long scans: about 10 s cold, too long for `make unit`
 def test_causal_mask_hides_the_future_and_padding_changes_nothing():
     m = small()
     b = data.copy_task(jax.random.key(0), 3, 2, 6)
@@ -206,6 +207,7 @@ def test_causal_mask_hides_the_future_and_padding_changes_nothing():
     np.testing.assert_allclose(m(garbage, b["src_len"], b["tgt_in"])[0], logits, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow  # compiles long scans: about 10 s cold, too long for `make unit`
 @pytest.mark.parametrize("norm_first", [True, False])
 @pytest.mark.parametrize("positions", ["sinusoidal", "learned"])
 def test_kv_cache_decoding_equals_full_recomputation(norm_first, positions):
