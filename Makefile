@@ -11,7 +11,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: book pdf texlive test unit figures notebooks chromium clean newest actionlint benchmarks
+.PHONY: book pdf texlive test unit figures notebooks chromium clean newest actionlint benchmarks robust
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -85,6 +85,15 @@ benchmarks: $(STAMP)
 	$(PY) benchmarks/lstm.py
 	$(PY) benchmarks/word2vec.py
 	$(PY) benchmarks/chapters.py
+
+# Do the claims hold for other seeds and machines? Every chapter (asserts on, outputs not compared) once
+# per value of RNNBOOK_SEED in SEEDS, once with XLA held to an older instruction set, once on one core;
+# a table of the failed asserts in _build/robust/report.md (tools/robust.py). Not part of `make test`:
+# about 20 minutes per configuration on 2 cores (ROBUST_JOBS=2 runs two chapters at once).
+SEEDS ?= 1 2 3
+ROBUST_JOBS ?= 1
+robust: $(STAMP)
+	$(PY) tools/robust.py --seeds $(SEEDS) --jobs $(ROBUST_JOBS)
 
 # The watch on the newest JAX (not part of `make test`): a fresh .venv-newest with rnnbook's lower
 # bounds and the newest jax/flax/optax/matplotlib, every chapter executed; report in _build/newest/.

@@ -19,6 +19,7 @@ __all__ = [
     "nnlm",
     "ntm",
     "rnn",
+    "seeds",
     "seq2seq",
     "subword",
     "timing",

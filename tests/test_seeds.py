@@ -1,0 +1,63 @@
+"""The one seed switch (rnnbook.seeds) and `make robust` (tools/robust.py), without running a chapter."""
+
+import importlib.util
+import json
+import re
+
+import pytest
+from test_book import ALL_NOTEBOOKS, ROOT, load
+
+from rnnbook import seeds
+
+spec = importlib.util.spec_from_file_location("robust", ROOT / "tools" / "robust.py")
+robust = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(robust)
+
+# A key, a Flax Rngs, a NumPy generator or a `seed=` argument written with a bare number.
+LITERAL_SEED = re.compile(r"random\.key\(\d|PRNGKey\(|nnx\.Rngs\(\d|default_rng\(\d|\bseed=\d")
+
+
+@pytest.mark.smoke
+def test_base_seed_is_zero_by_default_and_strided(monkeypatch):
+    monkeypatch.delenv(seeds.ENV, raising=False)
+    assert seeds.base_seed() == 0
+    monkeypatch.setenv(seeds.ENV, " 3 ")
+    assert seeds.base_seed() == 3 * seeds.STRIDE
+    for bad in ["-1", "one", "1.5"]:
+        monkeypatch.setenv(seeds.ENV, bad)
+        with pytest.raises(ValueError, match="RNNBOOK_SEED must be a non-negative integer"):
+            seeds.base_seed()
+
+
+@pytest.mark.book
+def test_every_chapter_takes_its_seeds_from_the_switch():
+    for path in ALL_NOTEBOOKS:
+        code = ["".join(c["source"]) for c in load(path)["cells"] if c["cell_type"] == "code"]
+        if path.stem == "performance":  # renders stored results: nothing random
+            continue
+        assert any("SEED = base_seed()" in src for src in code), f"{path.name} never sets SEED = base_seed()"
+        literal = [line.strip() for src in code for line in src.splitlines() if LITERAL_SEED.search(line)]
+        assert not literal, f"{path.name} has seeds not derived from SEED: {literal[:3]}"
+
+
+def test_robust_lists_each_failed_assert_with_its_line(tmp_path):
+    cell = {"cell_type": "code", "source": ["x = 1\n", "assert x > 2, 'x is large'\n"], "metadata": {}}
+    error = {"output_type": "error", "ename": "AssertionError", "evalue": "x is large", "traceback": []}
+    nb = {"cells": [{"cell_type": "markdown", "source": ["# t"]}, dict(cell, outputs=[error])]}
+    path = tmp_path / "t.ipynb"
+    path.write_text(json.dumps(nb))
+    errors = robust.errors_of(path)
+    assert errors == [
+        {"cell": 1, "error": "AssertionError", "message": "x is large", "assert": "assert x > 2, 'x is large'"}
+    ]
+    configs = robust.configurations([1], isa=True, one_thread=False)
+    assert [c["name"] for c in configs] == ["seed 1", "isa"] and configs[0]["env"] == {"RNNBOOK_SEED": "1"}
+    assert robust.ISA_FLAG in configs[1]["env"]["XLA_FLAGS"]
+    results = [
+        {"chapter": "t", "config": "seed 1", "seconds": 1.0, "errors": errors},
+        {"chapter": "t", "config": "isa", "seconds": 1.0, "errors": []},
+    ]
+    text = robust.report(results, configs, isa_effect=True)
+    assert "| t | **1 failed** (1 s) | pass (1 s) |" in text
+    assert "t, seed 1, cell 1: AssertionError: x is large `assert x > 2, 'x is large'`" in text
+    assert set(robust.chapters()) == {p.stem for p in ALL_NOTEBOOKS} - {"performance"}
