@@ -47,7 +47,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ._checks import check_positive_int
+from ._checks import check_lengths, check_positive_int, check_shape
 from ._types import Array, ArrayLike, Carry, DTypeLike, Key, Params
 
 __all__ = ["Cell", "scan_cell", "zeros_carry", "zeros_pair_carry"]
@@ -97,6 +97,7 @@ class Cell:
         decoder started from an encoder's summary)."""
         if self.from_h is None:
             raise ValueError(f"the {self.name} cell's carry cannot be built from h alone")
+        check_shape(h, "h", batch=None, hidden=None)
         return self.from_h(h)
 
     def __call__(self, params: Params, carry: Carry, x: Array) -> tuple[Carry, Any]:
@@ -118,11 +119,15 @@ def _check_options(name: str, where: str, given: dict, known: tuple[str, ...]) -
 
 def zeros_carry(batch: int, hidden_size: int, dtype: DTypeLike = jnp.float32) -> Array:
     """The zero state of a cell whose carry is ``h`` alone: ``[batch, hidden]``."""
+    check_positive_int(batch, "batch")
+    check_positive_int(hidden_size, "hidden_size")
     return jnp.zeros((batch, hidden_size), dtype)
 
 
 def zeros_pair_carry(batch: int, hidden_size: int, dtype: DTypeLike = jnp.float32) -> tuple[Array, Array]:
     """The zero state of a cell whose carry is ``(h, c)``: two ``[batch, hidden]`` arrays."""
+    check_positive_int(batch, "batch")
+    check_positive_int(hidden_size, "hidden_size")
     return (jnp.zeros((batch, hidden_size), dtype), jnp.zeros((batch, hidden_size), dtype))
 
 
@@ -135,7 +140,15 @@ def scan_cell(
     is left unchanged and the output is zero, so the final carry is the state after each
     sequence's own last real step. Returns ``(final carry, ys: [batch, time, out])``: the cell's
     own order (``ys`` has the structure of the step's output, e.g. the NTM's tuple of three arrays).
+    Shapes are checked (``xs`` rank 3, ``lengths [batch]`` integers); the values of ``lengths``
+    (in ``[1, time]``) only outside ``jit``, the cell checks ``x`` against its weights.
     """
+    if not callable(cell):
+        raise TypeError(f"`cell` must be a cell (callable as cell(params, carry, x)), got {type(cell).__name__}")
+    batch, time, _ = check_shape(xs, "xs", batch=None, time=None, features=None)
+    if lengths is not None:
+        lengths = jnp.asarray(lengths)
+        check_lengths(lengths, batch, time)
     xs_t = jnp.swapaxes(xs, 0, 1)  # [time, batch, features]: scan walks the leading axis
     if lengths is None:
 

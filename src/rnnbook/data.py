@@ -16,9 +16,18 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
 
-from ._checks import check_positive_int
+from ._checks import (
+    check_choice,
+    check_finite,
+    check_ids,
+    check_int_range,
+    check_key,
+    check_positive_int,
+    check_probability,
+)
 from ._types import Array, ArrayLike, Key
 from .seq2seq import make_batch
 from .vocab import EOS, PAD, SOS, Vocab
@@ -72,6 +81,9 @@ def windows(series: ArrayLike, p: int) -> tuple[np.ndarray, np.ndarray]:
     series = np.asarray(series)
     if series.ndim != 1:
         raise ValueError(f"series must be 1-D, got shape {series.shape}")
+    if not np.issubdtype(series.dtype, np.number):
+        raise ValueError(f"`series` must hold numbers, got dtype {series.dtype}")
+    check_finite(series, "series")
     if len(series) <= p:
         raise ValueError(f"series of length {len(series)} is too short for windows of p={p}")
     X = np.lib.stride_tricks.sliding_window_view(series[:-1], p)
@@ -103,6 +115,8 @@ class CharVocab:
     """Characters <-> integer ids for a character-level language model."""
 
     def __init__(self, text: str):
+        if not isinstance(text, str):
+            raise TypeError(f"`text` must be a string, got {type(text).__name__}")
         if not text:
             raise ValueError("text is empty: a vocabulary needs at least one character")
         self.chars = sorted(set(text))
@@ -113,6 +127,8 @@ class CharVocab:
 
     def encode(self, text: str) -> np.ndarray:
         """Character ids of ``text``: ``[len(text)]`` int32; a character outside the vocabulary is an error."""
+        if not isinstance(text, str):
+            raise TypeError(f"`text` must be a string, got {type(text).__name__}")
         unknown = sorted(set(text) - set(self.index))
         if unknown:
             raise ValueError(f"text has characters outside the vocabulary: {unknown[:10]}")
@@ -121,6 +137,8 @@ class CharVocab:
     def decode(self, ids: ArrayLike) -> str:
         """The text of ``ids [length]`` (any shape is read in order); an id outside the vocabulary is an error."""
         ids = np.asarray(ids)
+        if ids.size and not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(f"`ids` must be integer character ids, got dtype {ids.dtype}")
         if ids.size and (ids.min() < 0 or ids.max() >= len(self.chars)):
             raise ValueError(f"token id outside the vocabulary [0, {len(self.chars)}): {ids.min()}..{ids.max()}")
         return "".join(self.chars[i] for i in ids.ravel())
@@ -133,8 +151,11 @@ def text_windows(ids: ArrayLike, length: int) -> Callable[[Key], tuple[Array, Ar
     check_positive_int(length, "length")
     if ids.ndim != 1 or len(ids) <= length + 1:
         raise ValueError(f"ids must be a 1-D array longer than length+1={length + 1}, got shape {ids.shape}")
+    check_ids(ids, np.iinfo(np.int32).max, "ids", "the non-negative int32 ids")
 
     def sample(key, batch: int):
+        check_key(key)
+        check_positive_int(batch, "batch")
         start = jax.random.randint(key, (batch, 1), 0, len(ids) - length - 1)
         idx = start + jnp.arange(length + 1)[None, :]
         window = ids[idx]
@@ -155,6 +176,10 @@ def flipflop(key: Key, batch: int, time: int, p_command: float = 0.1) -> tuple[A
     time]``, the number of steps since that command (``time`` if there was none), which tells how
     far back a model must remember. Returns ``(x, target, lag)``.
     """
+    check_key(key)
+    check_positive_int(batch, "batch")
+    check_positive_int(time, "time")
+    check_probability(p_command, "p_command")
     k1, k2 = jax.random.split(key)
     command = jax.random.bernoulli(k1, p_command, (batch, time))
     sign = jnp.where(jax.random.bernoulli(k2, 0.5, (batch, time)), 1.0, -1.0)
@@ -180,6 +205,7 @@ def adding_problem(key: Key, batch: int, time: int) -> tuple[Array, Array]:
     answering the mean (1.0) gives a mean squared error of 1/6 = 0.167.
     Returns ``(x: [batch, time, 2], target: [batch])``.
     """
+    check_key(key)
     check_positive_int(batch, "batch")
     if not isinstance(time, int) or time < 2:
         raise ValueError(f"time must be an integer >= 2 (one marker in each half), got {time!r}")
@@ -195,8 +221,13 @@ def delayed_echo(key: Key, batch: int, time: int, delay: int) -> tuple[Array, Ar
     """Repeat the input ``delay`` steps later: ``x_t`` in {-1, +1}, target ``y_t = x_{t-delay}``.
 
     Returns ``(x: [batch, time, 1], y: [batch, time, 1], mask: [batch, time])``; the first
-    ``delay`` steps have no target (mask 0). Predicting 0 everywhere gives MSE 1.
+    ``delay`` steps have no target (mask 0). Predicting 0 everywhere gives MSE 1. ``delay`` lies in
+    ``[0, time - 1]`` (at least one step has a target).
     """
+    check_key(key)
+    check_positive_int(batch, "batch")
+    check_positive_int(time, "time")
+    check_int_range(delay, "delay", 0, time - 1)
     x = jnp.where(jax.random.bernoulli(key, 0.5, (batch, time, 1)), 1.0, -1.0)
     y = jnp.concatenate([jnp.zeros((batch, delay, 1)), x[:, : time - delay]], axis=1)
     mask = jnp.broadcast_to(jnp.arange(time) >= delay, (batch, time)).astype(jnp.float32)
@@ -222,6 +253,8 @@ def reviews(n: int, seed: int, length: int = 12) -> tuple[np.ndarray, np.ndarray
     be perfect. Returns ``(tokens: [n, length] int32, labels: [n] int32)``.
     """
     check_positive_int(n, "n")
+    check_int_range(seed, "seed", 0)
+    check_int_range(length, "length", 6)
     if length < 6:
         raise ValueError(f"length must be at least 6 tokens to hold three negated words, got {length}")
     rng = np.random.default_rng(seed)
@@ -263,6 +296,16 @@ def two_tones(
     sample alone cannot tell the tones apart: a model must listen over several steps.
     Returns ``(x: [batch, time, 1], labels: [batch, time])``.
     """
+    check_key(key)
+    check_positive_int(batch, "batch")
+    check_positive_int(time, "time")
+    check_probability(p_switch, "p_switch")
+    if len(tuple(periods)) != 2 or not all(
+        isinstance(q, (int, float, np.number)) and np.isfinite(q) and q > 0 for q in periods
+    ):
+        raise ValueError(f"`periods` must be two positive numbers (steps per cycle), got {periods!r}")
+    if isinstance(noise, bool) or not isinstance(noise, (int, float, np.number)) or not np.isfinite(noise) or noise < 0:
+        raise ValueError(f"`noise` must be a finite number >= 0 (a standard deviation), got {noise!r}")
     k1, k2, k3, k4 = jax.random.split(key, 4)
     switch = jax.random.bernoulli(k1, p_switch, (batch, time))
     first = jax.random.bernoulli(k2, 0.5, (batch, 1))
@@ -282,6 +325,8 @@ DATE_LOCALES = ("en_US", "en_GB", "fr_FR", "de_DE", "es_ES", "it_IT")
 
 def tokenize_date(text: str) -> list[str]:
     """Split a written date into words, numbers and punctuation: "4. März 2021" -> [4, ., März, 2021]."""
+    if not isinstance(text, str):
+        raise TypeError(f"`text` must be a string, got {type(text).__name__}")
 
     return re.findall(r"\w+|[^\w\s]", text)
 
@@ -320,8 +365,23 @@ def dates(
     """
 
     check_positive_int(n, "n")
+    check_int_range(seed, "seed", 0)
+    check_positive_int(years, "years")
+    check_int_range(first_year, "first_year", 1, 9999 - years)
+    if isinstance(locales, str) or isinstance(formats, str):
+        raise TypeError("`locales` and `formats` must be sequences of names, e.g. ('en_US',), not one string")
     if not locales or not formats:
         raise ValueError("dates needs at least one locale and one format")
+    for fmt in formats:
+        check_choice(fmt, DATE_FORMATS, "formats")
+    for locale in locales:
+        try:
+            Locale.parse(locale)
+        except (UnknownLocaleError, ValueError, TypeError) as err:
+            raise ValueError(f"`locales` holds {locale!r}, which is not a locale Babel (CLDR) knows: {err}") from None
+    exclude = list(exclude)
+    if not all(isinstance(ex, DateExample) for ex in exclude):
+        raise TypeError("`exclude` must hold DateExample items, as dates() returns them")
     seen = {(ex.text, ex.locale) for ex in exclude}
     rng = np.random.default_rng(seed)
     start = datetime.date(first_year, 1, 1).toordinal()
@@ -337,13 +397,20 @@ def dates(
     return out
 
 
+def _date_examples(examples: Sequence[DateExample]) -> list[DateExample]:
+    examples = list(examples)
+    if not all(isinstance(ex, DateExample) for ex in examples):
+        raise TypeError("`examples` must hold DateExample items, as dates() returns them")
+    return examples
+
+
 def date_vocabs(examples: Sequence[DateExample], min_count: int = 3) -> tuple[Vocab, Vocab]:
     """The source and target vocabularies of the date task, built from the training ``examples``.
 
     The source vocabulary keeps the tokens seen at least ``min_count`` times (the others become
     ``<UNK>``); the target vocabulary is what the targets hold: the ten digits and the hyphen.
     """
-    examples = list(examples)
+    examples = _date_examples(examples)
     if not examples:
         raise ValueError("date_vocabs needs at least one example to build the vocabularies from")
     return Vocab([ex.source for ex in examples], min_count=min_count), Vocab([ex.target for ex in examples])
@@ -366,9 +433,14 @@ def date_batch(
     tgt_length + 1]``, ``tgt_len [N]``.
     """
 
-    examples = list(examples)
+    examples = _date_examples(examples)
     if not examples:
         raise ValueError("date_batch needs at least one example")
+    for vocab, name in ((src_vocab, "src_vocab"), (tgt_vocab, "tgt_vocab")):
+        if not isinstance(vocab, Vocab):
+            raise TypeError(f"`{name}` must be a rnnbook.vocab.Vocab (date_vocabs), got {type(vocab).__name__}")
+    check_positive_int(src_length, "src_length")
+    check_positive_int(tgt_length, "tgt_length")
     batch = make_batch(
         [src_vocab.encode(ex.source) for ex in examples],
         [tgt_vocab.encode(ex.target) for ex in examples],
@@ -389,8 +461,10 @@ def copy_task(
     :func:`rnnbook.seq2seq.make_batch`): ``src, src_len, tgt_in, tgt_out, tgt_len``. Traceable.
     """
 
+    check_key(key)
     check_positive_int(batch, "batch")
     check_positive_int(n_symbols, "n_symbols")
+    check_int_range(offset, "offset", 0)
     if not (isinstance(min_len, int) and isinstance(max_len, int) and 1 <= min_len <= max_len):
         raise ValueError(f"need integers 1 <= min_len <= max_len, got min_len={min_len!r}, max_len={max_len!r}")
     k_len, k_sym = jax.random.split(key)
@@ -419,6 +493,7 @@ def bit_copy(key: Key, batch: int, min_len: int, max_len: int, bits: int = 8) ->
     + 1, bits]`` holds the vectors again at steps ``L+1..2L``, where ``mask`` is 1 (0 elsewhere:
     nothing is asked there). Returns ``(x, y, mask)``. Traceable.
     """
+    check_key(key)
     check_positive_int(batch, "batch")
     check_positive_int(bits, "bits")
     if not (isinstance(min_len, int) and isinstance(max_len, int) and 1 <= min_len <= max_len):

@@ -610,6 +610,12 @@ FIGURES = {
 
 def save(fig: Figure, path: str | pathlib.Path) -> None:
     """Save ``fig`` as SVG with no date and a fixed hash salt, so that the bytes are reproducible."""
+    if not isinstance(fig, Figure):
+        raise TypeError(f"`fig` must be a matplotlib Figure, got {type(fig).__name__}")
+    if not isinstance(path, (str, pathlib.Path)):
+        raise TypeError(f"`path` must be a file path (str or pathlib.Path), got {type(path).__name__}")
+    if not pathlib.Path(path).parent.is_dir():
+        raise ValueError(f"`path` must be in an existing folder; {pathlib.Path(path).parent} does not exist")
     with matplotlib.rc_context({"svg.hashsalt": "rnnbook", "svg.fonttype": "path"}):
         fig.savefig(path, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": "rnnbook"})
     plt.close(fig)
@@ -617,6 +623,8 @@ def save(fig: Figure, path: str | pathlib.Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m rnnbook.figures [--out DIR]``: draw every diagram and save it as ``DIR/<name>.svg``."""
+    if argv is not None and (isinstance(argv, str) or not all(isinstance(a, str) for a in argv)):
+        raise TypeError(f"`argv` must be a list of strings (command-line arguments), got {argv!r}")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT, help="output folder")
     args = parser.parse_args(argv)

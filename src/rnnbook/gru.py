@@ -12,7 +12,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ._checks import check_positive_int
+from ._checks import check_cell_step, check_key, check_positive_int
 from ._types import Array, DTypeLike, Key, Params
 from .cells import Cell, zeros_carry
 from .rnn import torch_uniform
@@ -22,6 +22,7 @@ __all__ = ["GRU", "GRU_CHO2014", "gru_cell", "gru_cell_cho2014", "init_gru"]
 
 def init_gru(key: Key, input_size: int, hidden_size: int, dtype: DTypeLike = jnp.float32) -> Params:
     """GRU parameters drawn like ``torch.nn.GRU``: U(-1/sqrt(H), 1/sqrt(H))."""
+    check_key(key)
     check_positive_int(input_size, "input_size")
     check_positive_int(hidden_size, "hidden_size")
     k1, k2, k3, k4 = jax.random.split(key, 4)
@@ -35,6 +36,9 @@ def init_gru(key: Key, input_size: int, hidden_size: int, dtype: DTypeLike = jnp
 
 
 def _gates(params: Params, h, x):
+    check_cell_step(params, h, x)
+    if "b_h" not in params or params["W_h"].shape[-1] != 3 * params["W_h"].shape[0]:
+        raise ValueError("`params` are not a GRU's: they need W_h [hidden, 3*hidden] and b_h (init_gru)")
     xr, xz, xn = jnp.split(x @ params["W_x"] + params["b"], 3, axis=-1)
     W_hr, W_hz, W_hn = jnp.split(params["W_h"], 3, axis=-1)
     b_hr, b_hz, b_hn = jnp.split(params["b_h"], 3, axis=-1)

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from ._checks import check_lengths, check_positive_int, check_sequence
+from ._checks import check_dtype, check_int_range, check_lengths, check_positive_int, check_sequence, shape_of
 from ._types import Array, ArrayLike, Carry
 from .cells import Cell, scan_cell
 from .gru import GRU, GRU_CHO2014
@@ -42,10 +42,16 @@ def reverse_padded(xs: Array, lengths: ArrayLike | None = None) -> Array:
     """Reverse each sequence of ``xs: [batch, time, ...]`` within its own length.
 
     Padding stays where it is, so a reverse scan starts at each sequence's last real step rather
-    than at the padding. Applying it twice gives ``xs`` back.
+    than at the padding. Applying it twice gives ``xs`` back. ``lengths: [batch]`` integers in ``[1,
+    time]`` (their values checked outside ``jit``).
     """
+    shape = getattr(xs, "shape", None)
+    if shape is None or len(shape) < 2:
+        raise ValueError(f"`xs` must have shape [batch, time, ...] (rank 2 or more); got {shape}")
     if lengths is None:
         return jnp.flip(xs, axis=1)
+    lengths = jnp.asarray(lengths)
+    check_lengths(lengths, shape[0], shape[1])
     t = jnp.arange(xs.shape[1])[None, :]
     idx = jnp.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)
     idx = idx.reshape(idx.shape + (1,) * (xs.ndim - 2))
@@ -100,11 +106,13 @@ class Recurrent(nnx.Module):
     # ----------------------------------------------------------------------------------------
     def cell_params(self, k: int) -> dict:
         """The parameters of layer-direction ``k`` (layer-major, forward first) as a plain dict."""
+        check_int_range(k, "k", 0, len(self.weights) - 1)
         return {name: value[...] for name, value in self.weights[k].items()}
 
     def initial_carry(self, batch: int) -> list:
         """The initial carry of every layer and direction, for a batch of ``batch`` sequences
         (each shaped like ``cell.initial_carry(batch, hidden)``: ``[batch, hidden]`` arrays)."""
+        check_positive_int(batch, "batch")
         zero = self.cell.initial_carry(batch, self.hidden_size)
         if self.initial_state == "zeros":
             return [zero for _ in range(len(self.weights))]
@@ -128,8 +136,10 @@ class Recurrent(nnx.Module):
             lengths = jnp.asarray(lengths)
             check_lengths(lengths, batch, time)
         carry = self.initial_carry(batch) if carry is None else carry
-        if len(carry) != len(self.weights):
-            raise ValueError(f"carry must hold {len(self.weights)} states (layers x directions), got {len(carry)}")
+        if not isinstance(carry, (list, tuple)) or len(carry) != len(self.weights):
+            got = len(carry) if isinstance(carry, (list, tuple)) else type(carry).__name__
+            raise ValueError(f"carry must hold {len(self.weights)} states (layers x directions), got {got}")
+        self._check_carry(carry, batch)
         finals, inputs = [], xs
         for layer in range(self.num_layers):
             outs = []
@@ -155,13 +165,29 @@ class Recurrent(nnx.Module):
             raise ValueError(
                 f"x must have shape [batch, input_size={self.input_size}], got {getattr(x, 'shape', None)}"
             )
-        if len(carry) != self.num_layers:
-            raise ValueError(f"carry must hold {self.num_layers} states (one per layer), got {len(carry)}")
+        check_dtype(x, "x", "float")
+        if not isinstance(carry, (list, tuple)) or len(carry) != self.num_layers:
+            got = len(carry) if isinstance(carry, (list, tuple)) else type(carry).__name__
+            raise ValueError(f"carry must hold {self.num_layers} states (one per layer), got {got}")
+        self._check_carry(carry, x.shape[0])
         new = []
         for k in range(self.num_layers):
             c, x = self.cell(self.cell_params(k), carry[k], x)
             new.append(c)
         return new, x
+
+    def _check_carry(self, carry: list, batch: int) -> None:
+        """Each carry must have the structure of the cell's, with ``batch`` rows in every array."""
+        zero = jax.eval_shape(lambda: self.cell.initial_carry(batch, self.hidden_size))
+        for k, c in enumerate(carry):
+            if jax.tree_util.tree_structure(c) != jax.tree_util.tree_structure(zero):
+                raise ValueError(f"carry[{k}] must be a {self.cell.name} carry like cell.initial_carry(batch, hidden)")
+            for part, want in zip(jax.tree_util.tree_leaves(c), jax.tree_util.tree_leaves(zero)):
+                if shape_of(part) != tuple(want.shape):
+                    raise ValueError(
+                        f"carry[{k}] must hold arrays of shape {list(want.shape)} (batch {batch}, hidden "
+                        f"{self.hidden_size}); got {shape_of(part)}"
+                    )
 
     def num_params(self) -> int:
         """The number of trainable scalars (every ``nnx.Param`` of every layer)."""

@@ -13,9 +13,16 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ._checks import check_finite, check_ids
 from ._types import Array, ArrayLike
 
 __all__ = ["cross_entropy", "mse"]
+
+
+def _pair(batch: object, second: str) -> tuple:
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+        raise TypeError(f"`batch` must be a pair (inputs, {second}), got {type(batch).__name__}")
+    return batch[0], batch[1]
 
 
 def mse(model: Callable[[Array], Array], batch: tuple[ArrayLike, ArrayLike]) -> Array:
@@ -25,7 +32,8 @@ def mse(model: Callable[[Array], Array], batch: tuple[ArrayLike, ArrayLike]) -> 
     (``[batch]`` for a many-to-one regressor, ``[batch, time, outputs]`` per step): a ``[batch, 1]``
     prediction against ``[batch]`` targets would broadcast to ``[batch, batch]`` and be raised on.
     """
-    inputs, targets = batch
+    inputs, targets = _pair(batch, "targets")
+    check_finite(targets, "targets")
     predictions, targets = model(inputs), jnp.asarray(targets)
     if predictions.shape != targets.shape:
         raise ValueError(
@@ -42,7 +50,7 @@ def cross_entropy(model: Callable[[Array], Array], batch: tuple[ArrayLike, Array
     integers in ``[0, classes)``: ``[batch]`` for one label per sequence, ``[batch, time]`` for
     one per step (the next character of a language model). Divided by ``log 2`` it is bits per label.
     """
-    inputs, labels = batch
+    inputs, labels = _pair(batch, "labels")
     logits, labels = model(inputs), jnp.asarray(labels)
     if logits.shape[:-1] != labels.shape:
         raise ValueError(
@@ -51,4 +59,5 @@ def cross_entropy(model: Callable[[Array], Array], batch: tuple[ArrayLike, Array
         )
     if not np.issubdtype(np.dtype(labels.dtype), np.integer):
         raise ValueError(f"labels must be integer class ids, got dtype {labels.dtype}")
+    check_ids(labels, logits.shape[-1], "labels", "the classes")
     return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from ._checks import check_sequence
+from ._checks import check_cell_step, check_key, check_positive_int, check_sequence, check_shape
 from ._types import Array, Carry, DTypeLike, Key, Params
 from .cells import Cell, scan_cell, zeros_pair_carry
 from .rnn import torch_uniform
@@ -42,6 +43,13 @@ __all__ = [
 
 
 def _init(key, input_size, hidden_size, gates, forget_bias, dtype):
+    check_key(key)
+    check_positive_int(input_size, "input_size")
+    check_positive_int(hidden_size, "hidden_size")
+    if isinstance(forget_bias, bool) or not isinstance(forget_bias, (int, float, np.number)):
+        raise TypeError(f"`forget_bias` must be a number, got {type(forget_bias).__name__} {forget_bias!r}")
+    if not np.isfinite(forget_bias):
+        raise ValueError(f"`forget_bias` must be finite, got {forget_bias}")
     k1, k2, k3 = jax.random.split(key, 3)
     u = lambda k, shape: torch_uniform(k, shape, hidden_size, dtype)
     params = {
@@ -84,9 +92,27 @@ def init_peephole_lstm(
     return params
 
 
+def _pair(carry: Carry) -> tuple[Array, Array]:
+    """The LSTM's carry ``(h, c)``, checked to be a pair."""
+    if not isinstance(carry, (tuple, list)) or len(carry) != 2:
+        raise ValueError(
+            f"`carry` must be the LSTM's pair (h, c) of [batch, hidden] arrays; got {type(carry).__name__}"
+        )
+    return carry[0], carry[1]
+
+
 def _step(params: Params, h, c, x, variant: str = "modern"):
     """One LSTM step of ``variant`` ("modern", "peephole" or "1997"): the new (h, c) and the gate
     activations (i, f, g, o)."""
+    gates = 3 if variant == "1997" else 4
+    check_cell_step(params, h, x, c)
+    if params["W_h"].shape[-1] != gates * params["W_h"].shape[0]:
+        raise ValueError(
+            f"`params` are not those of a {variant} LSTM cell: W_h must be [hidden, {gates}*hidden], "
+            f"got {list(params['W_h'].shape)}"
+        )
+    if variant == "peephole" and "p_i" not in params:
+        raise ValueError("`params` of a peephole LSTM need the peephole weights p_i, p_f, p_o (init_peephole_lstm)")
     z = x @ params["W_x"] + h @ params["W_h"] + params["b"]
     if variant == "1997":  # no forget gate: f = 1
         zi, zg, zo = jnp.split(z, 3, axis=-1)
@@ -115,7 +141,7 @@ def lstm_cell(params: Params, carry: Carry, x: Array) -> tuple[tuple[Array, Arra
         c_t &= f_t \odot c_{t-1} + i_t \odot g_t \\
         h_t &= o_t \odot \tanh(c_t)
     """
-    h, c = carry
+    h, c = _pair(carry)
     h, c, _ = _step(params, h, c, x, "modern")
     return (h, c), h
 
@@ -124,7 +150,7 @@ def peephole_lstm_cell(params: Params, carry: Carry, x: Array) -> tuple[tuple[Ar
     r"""One step of the peephole LSTM (``carry = (h, c)``, ``[batch, hidden]`` each): as
     :func:`lstm_cell`, with :math:`p_i \odot c_{t-1}` and :math:`p_f \odot c_{t-1}` added inside
     the input and forget gates and :math:`p_o \odot c_t` inside the output gate."""
-    h, c = carry
+    h, c = _pair(carry)
     h, c, _ = _step(params, h, c, x, "peephole")
     return (h, c), h
 
@@ -132,7 +158,7 @@ def peephole_lstm_cell(params: Params, carry: Carry, x: Array) -> tuple[tuple[Ar
 def lstm1997_cell(params: Params, carry: Carry, x: Array) -> tuple[tuple[Array, Array], Array]:
     r"""One step of the 1997 LSTM, without a forget gate (``carry = (h, c)``, ``[batch, hidden]``
     each): :math:`c_t = c_{t-1} + i_t \odot g_t`, the constant error carousel."""
-    h, c = carry
+    h, c = _pair(carry)
     h, c, _ = _step(params, h, c, x, "1997")
     return (h, c), h
 
@@ -166,8 +192,10 @@ def lstm_gates(params: Params, xs: Array, carry0: Carry | None = None, *, cell: 
     if cell.name not in _VARIANTS:
         raise ValueError(f"cell must be one of the LSTM cells {sorted(_VARIANTS)}, got {cell!r}")
     variant = _VARIANTS[cell.name]
+    check_sequence(xs, params["W_x"].shape[0])
     if carry0 is None:
         carry0 = cell.initial_carry(xs.shape[0], params["W_h"].shape[0], xs.dtype)
+    _pair(carry0)
 
     def step(p, carry, x):
         h, c, (i, f, g, o) = _step(p, *carry, x, variant)
@@ -185,6 +213,9 @@ def _modern_cell_inputs(name: str, params: Params, xs: Array, carry0: Carry | No
     check_sequence(xs, params["W_x"].shape[0])
     if carry0 is None:
         carry0 = LSTM.initial_carry(xs.shape[0], params["W_h"].shape[0], xs.dtype)
+    h0, c0 = _pair(carry0)
+    check_shape(h0, "h0", batch=xs.shape[0], hidden=params["W_h"].shape[0])
+    check_shape(c0, "c0", batch=xs.shape[0], hidden=params["W_h"].shape[0])
     return carry0
 
 
@@ -199,6 +230,7 @@ def lstm_scan_hoisted(
     ``scan_cell(lstm_cell, ...)``; a performance variant (modern cell: forget gate, no peepholes).
     Returns ``((h_T, c_T), hs: [batch, time, hidden])``, the order of every scan.
     """
+    check_positive_int(unroll, "unroll")
     carry0 = _modern_cell_inputs("lstm_scan_hoisted", params, xs, carry0)
     zx = jnp.einsum("bti,ig->tbg", xs, params["W_x"]) + params["b"]  # [time, batch, 4H]: time-major
     w_h = params["W_h"]

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._checks import check_positive_int
+from ._checks import check_ids, check_positive_int
 
 __all__ = ["NGramLM"]
 
@@ -42,13 +42,16 @@ class NGramLM:
     ):
         check_positive_int(n, "n")
         check_positive_int(vocab_size, "vocab_size")
+        for value, name in ((d, "d"), (k, "k")):
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+                raise TypeError(f"`{name}` must be a number, got {type(value).__name__} {value!r}")
         if smoothing not in ("kneser-ney", "add-k"):
             raise ValueError(f"smoothing must be 'kneser-ney' or 'add-k', got {smoothing!r}")
         if not 0 < d < 1:
             raise ValueError(f"the Kneser-Ney discount d must lie in (0, 1), got {d!r}")
         if not k > 0:
             raise ValueError(f"add-k needs k > 0, got {k!r}")
-        ids = [int(i) for i in ids]
+        ids = _int_ids(ids, "ids")
         if len(ids) < n:
             raise ValueError(f"need at least n={n} tokens to count {n}-grams, got {len(ids)}")
         if min(ids) < 0 or max(ids) >= vocab_size:
@@ -100,9 +103,27 @@ class NGramLM:
         followers = table[h]
         return max(followers.get(word, 0) - self.d, 0) / total + self.d * len(followers) / total * lower
 
+    def _history(self, history: Sequence[int]) -> tuple:
+        """The last ``n - 1`` ids of ``history``, checked: integers in the vocabulary, enough of them."""
+        ids = _int_ids(history, "history")
+        check_ids(np.asarray(ids, np.int64), self.V, "history")
+        if len(ids) < self.n - 1:
+            raise ValueError(
+                f"`history` must hold at least n-1={self.n - 1} ids for a {self.n}-gram model, got {len(ids)}"
+            )
+        return tuple(ids[len(ids) - (self.n - 1) :]) if self.n > 1 else ()
+
     def prob(self, history: Sequence[int], word: int) -> float:
-        """``p(word | history)``; equal to ``distribution(history)[word]``, in constant time."""
-        history = tuple(int(i) for i in history)[-(self.n - 1) :] if self.n > 1 else ()
+        """``p(word | history)``; equal to ``distribution(history)[word]``, in constant time. ``history``
+        holds at least ``n - 1`` ids, and every id lies in ``[0, vocab_size)``."""
+        history = self._history(history)
+        check_ids(np.asarray(word), self.V, "word")
+        if np.ndim(word) != 0:
+            raise ValueError(f"`word` must be one id, got shape {list(np.shape(word))}")
+        return self._prob(history, int(word))
+
+    def _prob(self, history: tuple, word: int) -> float:
+        """:meth:`prob` of checked ids, ``history`` the last ``n - 1``."""
         if self.smoothing == "kneser-ney":
             return self._kn_prob(history, int(word), self.n, top=True)
         followers = self.counts[self.n].get(history, Counter())
@@ -110,9 +131,7 @@ class NGramLM:
 
     def distribution(self, history: Sequence[int]) -> np.ndarray:
         """``p(. | history)`` over the vocabulary, ``[V]`` (uses the last ``n - 1`` ids of ``history``)."""
-        history = tuple(int(i) for i in history)[-(self.n - 1) :] if self.n > 1 else ()
-        if len(history) < self.n - 1:
-            raise ValueError(f"a {self.n}-gram model needs a history of {self.n - 1} ids, got {len(history)}")
+        history = self._history(history)
         if self.smoothing == "kneser-ney":
             return self._kn(history, self.n, top=True)
         followers = self.counts[self.n].get(history, Counter())
@@ -125,11 +144,24 @@ class NGramLM:
 
     def perplexity(self, ids: Sequence[int] | np.ndarray) -> float:
         """``exp(-mean log p(w_t | w_{t-n+1}..w_{t-1}))`` over the tokens of ``ids [N]`` after the first ``n - 1``."""
-        ids = [int(i) for i in ids]
+        ids = _int_ids(ids, "ids")
+        check_ids(np.asarray(ids, np.int64), self.V, "ids")
         if len(ids) <= self.n - 1:
             raise ValueError(f"need more than n-1={self.n - 1} tokens to score, got {len(ids)}")
         logp = [
-            np.log(self.prob(ids[i - self.n + 1 : i] if self.n > 1 else (), ids[i]))
+            np.log(self._prob(tuple(ids[i - self.n + 1 : i]) if self.n > 1 else (), ids[i]))
             for i in range(self.n - 1, len(ids))
         ]
         return float(np.exp(-np.mean(logp)))
+
+
+def _int_ids(ids: Sequence[int] | np.ndarray, name: str) -> list[int]:
+    """``ids`` as a list of Python ints; float or other non-integer ids raise (they are never truncated)."""
+    if isinstance(ids, str):
+        raise TypeError(f"`{name}` must be a sequence of integer ids, got a string")
+    array = np.asarray(ids)
+    if array.ndim != 1 and array.size:
+        raise ValueError(f"`{name}` must be a 1-D sequence of ids, got shape {list(array.shape)}")
+    if array.size and not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"`{name}` must hold integer ids, got dtype {array.dtype}")
+    return [int(i) for i in array]

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ._checks import check_positive_int
+from ._checks import check_ids, check_key, check_positive_int, check_shape
 from ._types import Array, ArrayLike, Key, Params, PyTree
 
 __all__ = ["init_nnlm", "nnlm_logits", "nnlm_loss", "perplexity", "windows"]
@@ -27,6 +27,7 @@ def init_nnlm(key: Key, vocab_size: int, context: int, embed: int = 64, hidden: 
     """Parameters for a model reading ``context`` previous words."""
     for value, name in [(vocab_size, "vocab_size"), (context, "context"), (embed, "embed"), (hidden, "hidden")]:
         check_positive_int(value, name)
+    check_key(key)
     k1, k2, k3 = jax.random.split(key, 3)
     return {
         "C": 0.1 * jax.random.normal(k1, (vocab_size, embed)),
@@ -38,14 +39,22 @@ def init_nnlm(key: Key, vocab_size: int, context: int, embed: int = 64, hidden: 
 
 
 def nnlm_logits(params: Params, histories: Array) -> Array:
-    """``histories: [batch, n-1]`` word ids -> next-word logits ``[batch, V]``."""
+    """``histories: [batch, n-1]`` word ids in ``[0, V)`` -> next-word logits ``[batch, V]``. Ids are
+    checked outside ``jit`` (inside, JAX would clamp an id out of range to the last row)."""
+    vocab, embed = params["C"].shape
+    check_shape(histories, "histories", batch=None, context=params["H"].shape[0] // embed)
+    check_ids(histories, vocab, "histories")
     x = params["C"][histories].reshape(histories.shape[0], -1)
     return jnp.tanh(x @ params["H"] + params["d"]) @ params["U"] + params["b"]
 
 
 def nnlm_loss(params: Params, batch: PyTree) -> Array:
     """Mean cross-entropy (nats) of the next word: ``batch = (histories [B, n-1], next words [B])``."""
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+        raise TypeError(f"`batch` must be a pair (histories, next words), got {type(batch).__name__}")
     histories, targets = batch
+    check_shape(targets, "targets", batch=getattr(histories, "shape", (None,))[0])
+    check_ids(targets, params["C"].shape[0], "targets")
     return optax.softmax_cross_entropy_with_integer_labels(nnlm_logits(params, histories), targets).mean()
 
 
@@ -56,13 +65,16 @@ def windows(ids: ArrayLike, context: int) -> tuple[np.ndarray, np.ndarray]:
     if ids.ndim != 1 or ids.shape[0] <= context:
         raise ValueError(f"ids must be 1-D and longer than context={context}, got shape {ids.shape}")
     idx = jnp.arange(ids.shape[0] - context)[:, None] + jnp.arange(context + 1)[None, :]
+    check_ids(ids, np.iinfo(np.int32).max, "ids", "the non-negative int32 ids")
     w = ids[idx]
     return w[:, :-1], w[:, -1]
 
 
 def perplexity(params: Params, ids: ArrayLike, context: int, chunk: int = 4096) -> float:
     """``exp`` of the mean cross-entropy over every position of ``ids [N]`` after the first ``context``
-    (scored ``chunk`` windows at a time)."""
+    (scored ``chunk`` windows at a time). ``ids`` must lie in ``[0, V)``."""
+    check_positive_int(chunk, "chunk")
+    check_ids(jnp.asarray(ids), params["C"].shape[0], "ids")
     histories, targets = windows(ids, context)
     loss = jax.jit(lambda h, t: optax.softmax_cross_entropy_with_integer_labels(nnlm_logits(params, h), t).sum())
     total = sum(float(loss(histories[i : i + chunk], targets[i : i + chunk])) for i in range(0, len(targets), chunk))

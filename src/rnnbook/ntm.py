@@ -24,9 +24,19 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
-from ._checks import check_positive_int, check_sequence
+from ._checks import (
+    check_dtype,
+    check_finite,
+    check_key,
+    check_positive_int,
+    check_probability,
+    check_sequence,
+    check_shape,
+    concrete,
+)
 from ._types import Array, Carry, DTypeLike, Key, Params
 from .cells import Cell
 from .lstm import LSTM, init_lstm, lstm_cell
@@ -64,8 +74,35 @@ SHIFTS = (-1, 0, 1)
 # --------------------------------------------------------------------------------------------
 # Addressing, reading, writing
 # --------------------------------------------------------------------------------------------
+def _memory(memory: Array) -> tuple[int, int, int]:
+    """``memory`` must be ``[batch, slots, width]`` floats; returns its shape."""
+    shape = check_shape(memory, "memory", batch=None, slots=None, width=None)
+    check_dtype(memory, "memory", "float")
+    return shape
+
+
+def _weights(w: Array, name: str, batch: int | None, slots: int | None) -> tuple[int, int]:
+    """A weighting ``[batch, slots]``: non-negative where its values can be seen (outside ``jit``)."""
+    shape = check_shape(w, name, batch=batch, slots=slots)
+    value = concrete(w)
+    if value is not None and (not np.all(np.isfinite(value)) or np.any(value < 0)):
+        raise ValueError(f"`{name}` must be a weighting over the slots (finite, non-negative), got {value.tolist()}")
+    return shape
+
+
+def _per_row(x: Array, name: str, batch: int, low: float | None = None) -> None:
+    """A parameter per row, ``[batch]``, finite and (outside ``jit``) at least ``low``."""
+    check_shape(x, name, batch=batch)
+    check_finite(x, name)
+    value = concrete(x)
+    if low is not None and value is not None and np.any(value < low):
+        raise ValueError(f"`{name}` must be >= {low} in every row, got {value.tolist()}")
+
+
 def cosine_similarity(key: Key, memory: Array) -> Array:
     """``K[k, M_i] = k . M_i / (|k| |M_i|)`` for every slot: ``key [B, W]``, ``memory [B, N, W]`` -> ``[B, N]``."""
+    batch, _, width = _memory(memory)
+    check_shape(key, "key", batch=batch, width=width)
     dot = jnp.einsum("bw,bnw->bn", key, memory)
     # sqrt(|x|^2 + eps): finite, with a finite gradient, even for a zero key or an empty slot
     norm = lambda a: jnp.sqrt(jnp.sum(a**2, axis=-1) + EPS)
@@ -73,12 +110,19 @@ def cosine_similarity(key: Key, memory: Array) -> Array:
 
 
 def content_weights(memory: Array, key: Key, beta: Array) -> Array:
-    """Content addressing (3.1): ``softmax_i(beta * cos(key, M_i))``; ``beta [B] >= 0`` sharpens."""
+    """Content addressing (3.1): ``softmax_i(beta * cos(key, M_i))``; ``beta [B] >= 0`` sharpens.
+    ``memory [B, N, W]``, ``key [B, W]`` -> ``[B, N]``."""
+    _per_row(beta, "beta", _memory(memory)[0], low=0.0)
     return jax.nn.softmax(beta[:, None] * cosine_similarity(key, memory), axis=-1)
 
 
 def interpolate(w_content: Array, w_prev: Array, g: Array) -> Array:
-    """Interpolation gate (3.2): ``g * w_c + (1 - g) * w_prev``; ``g [B]`` in [0, 1]; g = 0 keeps the old focus."""
+    """Interpolation gate (3.2): ``g * w_c + (1 - g) * w_prev``; ``g [B]`` in [0, 1]; g = 0 keeps the old focus.
+    ``w_content, w_prev [B, N]`` -> ``[B, N]``."""
+    batch, slots = _weights(w_content, "w_content", None, None)
+    _weights(w_prev, "w_prev", batch, slots)
+    check_shape(g, "g", batch=batch)
+    check_probability(g, "g")
     return g[:, None] * w_content + (1 - g[:, None]) * w_prev
 
 
@@ -86,13 +130,20 @@ def shift(w: Array, s: Array, shifts: tuple[int, ...] = SHIFTS) -> Array:
     """Circular convolution (3.3): ``w~_i = sum_j w_j s[(i - j) mod N]``.
 
     ``s [B, len(shifts)]`` is a distribution over the allowed offsets ``shifts`` (default -1, 0,
-    +1): weight ``s[:, k]`` moves the focus by ``shifts[k]`` slots, wrapping around.
+    +1): weight ``s[:, k]`` moves the focus by ``shifts[k]`` slots, wrapping around. ``w [B, N]`` -> ``[B, N]``.
     """
+    if not isinstance(shifts, (tuple, list)) or not shifts or not all(isinstance(o, int) for o in shifts):
+        raise ValueError(f"`shifts` must be a non-empty tuple of integer offsets, got {shifts!r}")
+    batch, _ = _weights(w, "w", None, None)
+    _weights(s, "s", batch, len(shifts))
     return sum(s[:, k : k + 1] * jnp.roll(w, offset, axis=-1) for k, offset in enumerate(shifts))
 
 
 def sharpen(w: Array, gamma: Array) -> Array:
-    """Sharpening (3.4): ``w^gamma / sum(w^gamma)``, ``gamma [B] >= 1``, undoing the shift's blur."""
+    """Sharpening (3.4): ``w^gamma / sum(w^gamma)``, ``gamma [B] >= 1``, undoing the shift's blur.
+    ``w [B, N]`` -> ``[B, N]``."""
+    batch, _ = _weights(w, "w", None, None)
+    _per_row(gamma, "gamma", batch, low=1.0)
     w = (w + EPS) ** gamma[:, None]
     return w / jnp.sum(w, axis=-1, keepdims=True)
 
@@ -106,12 +157,22 @@ def address(memory: Array, w_prev: Array, key: Key, beta: Array, g: Array, s: Ar
 
 
 def read(memory: Array, w: Array) -> Array:
-    """Reading: ``r = sum_i w_i M_i``, a convex combination of the slots (``[B, W]``)."""
+    """Reading: ``r = sum_i w_i M_i``, a convex combination of the slots: ``memory [B, N, W]``, ``w [B, N]``
+    -> ``[B, W]``."""
+    batch, slots, _ = _memory(memory)
+    _weights(w, "w", batch, slots)
     return jnp.einsum("bn,bnw->bw", w, memory)
 
 
 def write(memory: Array, w: Array, erase: Array, add: Array) -> Array:
-    """Writing: erase then add, ``M_i <- M_i * (1 - w_i e) + w_i a``; ``erase`` in [0, 1]^W."""
+    """Writing: erase then add, ``M_i <- M_i * (1 - w_i e) + w_i a``; ``erase`` in [0, 1]^W.
+    ``memory [B, N, W]``, ``w [B, N]``, ``erase, add [B, W]`` -> the new memory ``[B, N, W]``."""
+    batch, slots, width = _memory(memory)
+    _weights(w, "w", batch, slots)
+    check_shape(erase, "erase", batch=batch, width=width)
+    check_probability(erase, "erase")
+    check_shape(add, "add", batch=batch, width=width)
+    check_finite(add, "add")
     memory = memory * (1 - w[:, :, None] * erase[:, None, :])
     return memory + w[:, :, None] * add[:, None, :]
 
@@ -121,6 +182,7 @@ def write(memory: Array, w: Array, erase: Array, add: Array) -> Array:
 # --------------------------------------------------------------------------------------------
 def head_sizes(width: int) -> dict:
     """Sizes of one head's raw parameters in the controller's output."""
+    check_positive_int(width, "width")
     return {"key": width, "beta": 1, "g": 1, "s": len(SHIFTS), "gamma": 1}
 
 
@@ -139,6 +201,7 @@ def init_ntm(key: Key, input_size: int, output_size: int, *, controller: int = 1
         (width, "width"),
     ]:
         check_positive_int(value, name)
+    check_key(key)
     n_head = sum(head_sizes(width).values())
     k1, k2, k3 = jax.random.split(key, 3)
     return {
@@ -178,11 +241,18 @@ def _zero_state(batch: int, hidden: int, dtype: DTypeLike = jnp.float32, *, slot
     }
 
 
+def _check_params(params: Params) -> None:
+    if not isinstance(params, dict) or not {"controller", "W_heads", "b_heads", "W_y", "b_y"} <= set(params):
+        got = sorted(params) if isinstance(params, dict) else type(params).__name__
+        raise ValueError(f"`params` must be an NTM's parameters (init_ntm: controller, W_heads, W_y, ...); got {got}")
+
+
 def initial_state(params: Params, batch: int, slots: int) -> dict[str, Any]:
     """Memory ``[batch, slots, width]`` filled with a small constant; both heads focused on slot 0; a
     zero read vector; the controller's zero carry. Sizes are read from ``params``; ``NTM.initial_carry``
     is the same state from the sizes alone."""
     check_positive_int(batch, "batch")
+    _check_params(params)
     hidden = params["controller"]["W_h"].shape[0]
     return _zero_state(batch, hidden, slots=slots, width=params["W_y"].shape[0] - hidden)
 
@@ -193,6 +263,12 @@ def ntm_cell(params: Params, state: Carry, x: Array) -> tuple[dict[str, Any], tu
     ``x [B, input]``; ``state`` as :func:`initial_state` (or ``NTM.initial_carry``) makes it.
     Returns ``(state, (y [B, output], w_read [B, N], w_write [B, N]))``.
     """
+    _check_params(params)
+    if not isinstance(state, dict) or not {"lstm", "memory", "w_read", "w_write", "read"} <= set(state):
+        raise ValueError("`state` must be an NTM state (initial_state or NTM.initial_carry), a dict with memory, ...")
+    batch, slots, width = _memory(state["memory"])
+    input_size = params["controller"]["W_x"].shape[0] - width
+    check_shape(x, "x", batch=batch, input=input_size)
     hidden = params["controller"]["W_h"].shape[0]
     width = params["W_y"].shape[0] - hidden
     lstm_carry, h = lstm_cell(params["controller"], state["lstm"], jnp.concatenate([x, state["read"]], -1))
@@ -226,6 +302,8 @@ def ntm_scan(params: Params, xs: Array, slots: int = 32) -> tuple[dict[str, Any]
     Returns ``(final state, (logits [batch, time, output], w_read [batch, time, slots], w_write
     [batch, time, slots]))``: the order of every scan of the package, carry first.
     """
+    _check_params(params)
+    check_positive_int(slots, "slots")
     input_size = params["controller"]["W_x"].shape[0] - (params["W_y"].shape[0] - params["controller"]["W_h"].shape[0])
     check_sequence(xs, input_size)
     state0 = initial_state(params, xs.shape[0], slots)
@@ -262,6 +340,7 @@ def bit_loss(logits: Array, y: Array, mask: Array) -> Array:
     """Binary cross-entropy per asked-for bit (``optax.sigmoid_binary_cross_entropy``), averaged
     over the steps where ``mask`` is 1 and summed over the bits of a vector: ``logits, y [B, T, bits]``,
     ``mask [B, T]`` -> a scalar."""
+    _check_bits(logits, y, mask)
     ce = optax.sigmoid_binary_cross_entropy(logits, y).sum(-1)
     return jnp.sum(ce * mask) / jnp.maximum(jnp.sum(mask), 1.0)
 
@@ -271,5 +350,16 @@ def bit_errors(logits: Array, y: Array, mask: Array) -> Array:
 
     ``logits, y [B, T, bits]``, ``mask [B, T]`` -> ``[B]``.
     """
+    _check_bits(logits, y, mask)
     wrong = jnp.sum(jnp.abs((logits > 0).astype(y.dtype) - y), axis=-1)
     return jnp.sum(wrong * mask, axis=-1)
+
+
+def _check_bits(logits: Array, y: Array, mask: Array) -> None:
+    """``logits, y: [B, T, bits]``, ``y`` and ``mask [B, T]`` in [0, 1] (values outside ``jit`` only)."""
+    batch, time, bits = check_shape(logits, "logits", batch=None, time=None, bits=None)
+    check_finite(logits, "logits")
+    check_shape(y, "y", batch=batch, time=time, bits=bits)
+    check_probability(y, "y")
+    check_shape(mask, "mask", batch=batch, time=time)
+    check_probability(mask, "mask")

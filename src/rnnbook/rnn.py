@@ -19,9 +19,19 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
-from ._checks import check_lengths, check_positive_int, check_sequence, check_state
+from ._checks import (
+    check_cell_step,
+    check_finite,
+    check_key,
+    check_lengths,
+    check_positive_int,
+    check_sequence,
+    check_shape,
+    check_state,
+)
 from ._types import Array, ArrayLike, Carry, DTypeLike, Key, Params
 from .cells import Cell, scan_cell, zeros_carry
 
@@ -50,6 +60,10 @@ __all__ = [
 def torch_uniform(key: Key, shape: tuple[int, ...], hidden_size: int, dtype: DTypeLike = jnp.float32) -> Array:
     """PyTorch's default for recurrent weights and biases: U(-1/sqrt(hidden), 1/sqrt(hidden)), of ``shape``
     (e.g. ``[input, hidden]``)."""
+    check_key(key)
+    if not isinstance(shape, tuple) or not all(isinstance(n, (int, np.integer)) and n >= 1 for n in shape):
+        raise ValueError(f"`shape` must be a tuple of positive integers, got {shape!r}")
+    check_positive_int(hidden_size, "hidden_size")
     bound = 1.0 / jnp.sqrt(hidden_size)
     return jax.random.uniform(key, shape, dtype, -bound, bound)
 
@@ -60,6 +74,7 @@ def init_elman(key: Key, input_size: int, hidden_size: int, dtype: DTypeLike = j
     Returns ``{"W_x": [input, hidden], "W_h": [hidden, hidden], "b": [hidden]}`` (the package's one
     naming scheme: :mod:`rnnbook.cells`).
     """
+    check_key(key)
     check_positive_int(input_size, "input_size")
     check_positive_int(hidden_size, "hidden_size")
     k1, k2, k3 = jax.random.split(key, 3)
@@ -78,6 +93,7 @@ def elman_cell(params: Params, h: Array, x: Array) -> tuple[Array, Array]:
     Shapes: ``h: [batch, hidden]``, ``x: [batch, input]``. Returns ``(h_t, h_t)``: the new
     carry and the step's output (the state itself; a readout layer maps it to predictions).
     """
+    check_cell_step(params, h, x)
     h = jnp.tanh(x @ params["W_x"] + h @ params["W_h"] + params["b"])
     return h, h
 
@@ -115,8 +131,10 @@ def rnn_unrolled(params: Params, xs: Array, h0: Array | None = None) -> tuple[Ar
     Same shapes as :func:`rnn_scan`: ``xs [batch, time, input]`` -> ``(h_last [batch, hidden], hs [batch,
     time, hidden])``. Used only in tests and in the chapter's unrolling demo; never for training.
     """
+    check_sequence(xs, params["W_x"].shape[0])
     batch, time, _ = xs.shape
     h = jnp.zeros((batch, params["W_h"].shape[0]), xs.dtype) if h0 is None else h0
+    check_state(h, batch, params["W_h"].shape[0])
     hs = []
     for t in range(time):
         h, _ = elman_cell(params, h, xs[:, t])
@@ -145,6 +163,7 @@ def sequence_loss(params: Params, readout: Params, xs: Array, targets: Array, h0
     ``targets: [batch, time, output]``. This is the loss whose gradient :func:`bptt_grads`
     computes by hand.
     """
+    check_finite(targets, "targets")
     _, hs = rnn_scan(params, xs, h0)
     ys = hs @ readout["W_hy"] + readout["b_y"]
     if targets.shape != ys.shape:
@@ -173,6 +192,7 @@ def bptt_grads(
     ``xs: [batch, time, input]``, ``targets: [batch, time, output]``. Returns ``(loss, grads_params,
     grads_readout)`` with the structure of the inputs.
     """
+    check_finite(targets, "targets")
     _, hs = rnn_scan(params, xs, h0)
     batch, time, _ = xs.shape
     if h0 is None:
@@ -212,6 +232,11 @@ def carry_gradients(cell: Cell, params: Params, xs: Array, carry0: Carry, loss_f
     the gradient with respect to it is the gradient with respect to that step's state. Returns a
     pytree shaped like the carry, each leaf ``[batch, time, ...]``.
     """
+    if not isinstance(cell, Cell):
+        raise TypeError(f"`cell` must be a rnnbook.cells.Cell (rnn.ELMAN, lstm.LSTM, ...), got {type(cell).__name__}")
+    if not callable(loss_fn):
+        raise TypeError(f"`loss_fn` must be callable as loss_fn(ys, final_carry), got {type(loss_fn).__name__}")
+    check_shape(xs, "xs", batch=None, time=None, features=None)
     time = xs.shape[1]
     eps0 = jax.tree_util.tree_map(lambda c: jnp.zeros((time,) + c.shape, c.dtype), carry0)
 
@@ -235,6 +260,10 @@ def gradient_norms(grads: Array) -> Array:
     Computed as ``m * sqrt(sum((g / m)^2))`` with ``m = max |g|`` per step, so that exploding
     gradients whose squares would overflow float32 (above about 1e19) still get a finite norm.
     """
+    if getattr(grads, "ndim", 0) < 2:
+        raise ValueError(
+            f"`grads` must have shape [batch, time, ...] (rank 2 or more); got {getattr(grads, 'shape', None)}"
+        )
     axes = tuple(i for i in range(grads.ndim) if i != 1)
     scale = jnp.max(jnp.abs(grads), axis=axes, keepdims=True)
     safe = jnp.where(scale > 0, scale, 1.0)
@@ -256,6 +285,8 @@ def tbptt_states(params: Params, xs: Array, k1: int, k2: int, h0: Array | None =
 
     ``xs: [batch, time, features]`` with ``time`` a multiple of ``k1``. Returns ``[batch, time, hidden]``.
     """
+    if not isinstance(cell, Cell):
+        raise TypeError(f"`cell` must be a rnnbook.cells.Cell (rnn.ELMAN, lstm.LSTM, ...), got {type(cell).__name__}")
     input_size, hidden = params["W_x"].shape
     check_sequence(xs, input_size)
     check_positive_int(k1, "k1")

@@ -32,7 +32,18 @@ import numpy as np
 import optax
 from flax import nnx
 
-from ._checks import check_lengths, check_positive_int, check_token_ids
+from ._checks import (
+    check_dtype,
+    check_ids,
+    check_key,
+    check_lengths,
+    check_positive_int,
+    check_probability,
+    check_same_batch,
+    check_shape,
+    check_token_ids,
+    concrete,
+)
 from ._types import Array, ArrayLike, Carry, Key, PyTree
 from .layers import Recurrent
 from .vocab import EOS, PAD, SOS, pad_batch
@@ -67,6 +78,10 @@ def additive_scores(query: Array, keys_proj: Array, W_q: Array, v: Array) -> Arr
     ``query: [batch, Hq]``, ``keys_proj: [batch, S, A]``, ``W_q: [Hq, A]``, ``v: [A]`` ->
     ``[batch, S]``.
     """
+    batch, hq = check_shape(query, "query", batch=None, query_size=None)
+    attn = check_shape(keys_proj, "keys_proj", batch=batch, src_len=None, attn_size=None)[2]
+    check_shape(W_q, "W_q", query_size=hq, attn_size=attn)
+    check_shape(v, "v", attn_size=attn)
     return jnp.tanh((query @ W_q)[:, None, :] + keys_proj) @ v
 
 
@@ -76,6 +91,8 @@ def multiplicative_scores(query: Array, keys_proj: Array) -> Array:
     ``query: [batch, H]``, ``keys_proj: [batch, S, H]`` -> ``[batch, S]``. With ``W = I / sqrt(H)``
     this is the scaled dot product of the Transformer.
     """
+    batch, hidden = check_shape(query, "query", batch=None, hidden=None)
+    check_shape(keys_proj, "keys_proj", batch=batch, src_len=None, hidden=hidden)
     return jnp.einsum("bh,bsh->bs", query, keys_proj)
 
 
@@ -83,8 +100,14 @@ def masked_softmax(scores: Array, mask: Array) -> Array:
     """Softmax over the last axis of ``scores`` where ``mask`` is True; exactly 0 elsewhere.
 
     ``scores, mask: [batch, S]`` -> ``[batch, S]``. Every row must have at least one True entry (a
-    sequence has at least one real token).
+    sequence has at least one real token; checked outside ``jit``).
     """
+    batch, src_len = check_shape(scores, "scores", batch=None, src_len=None)
+    check_shape(mask, "mask", batch=batch, src_len=src_len)
+    check_dtype(mask, "mask", "bool")
+    value = concrete(mask)
+    if value is not None and not np.all(value.any(axis=-1)):
+        raise ValueError("`mask` has a row with no True entry: every sequence needs at least one real token")
     scores = jnp.where(mask, scores, NEG_INF)
     weights = jax.nn.softmax(scores, axis=-1)
     return jnp.where(mask, weights, 0.0)
@@ -92,6 +115,8 @@ def masked_softmax(scores: Array, mask: Array) -> Array:
 
 def attend(weights: Array, values: Array) -> Array:
     """The context ``sum_j a_j v_j``: ``weights: [batch, S]``, ``values: [batch, S, D]`` -> ``[batch, D]``."""
+    batch, src_len = check_shape(weights, "weights", batch=None, src_len=None)
+    check_shape(values, "values", batch=batch, src_len=src_len, features=None)
     return jnp.einsum("bs,bsd->bd", weights, values)
 
 
@@ -248,6 +273,8 @@ class Seq2Seq(nnx.Module):
         p = self.decoder_params()
 
         def step(memory, carry, token):
+            check_shape(token, "token", batch=memory["mask"].shape[0])
+            check_ids(token, p["embed"].shape[0], "token")
             h = cell.hidden(carry)
             if attention is None:
                 context = memory["summary"]
@@ -279,8 +306,11 @@ class Seq2Seq(nnx.Module):
         check_token_ids(tgt_in, self.tgt_vocab, "tgt_in")
         if tgt_in.shape[0] != src.shape[0]:
             raise ValueError(f"src and tgt_in have different batch sizes: {src.shape[0]} and {tgt_in.shape[0]}")
+        check_probability(sample_prob, "sample_prob")
         if sample_prob and key is None:
             raise ValueError("sample_prob > 0 (scheduled sampling) needs a PRNG key")
+        if sample_prob:
+            check_key(key)
         memory, carry = self.encode(src, src_len)
         step = self.step_fn()
         T = tgt_in.shape[1]
@@ -317,6 +347,15 @@ def make_batch(
     + target), ``tgt_out [N, T]`` (target + ``<EOS>``), ``tgt_len [N]`` (target length + 1).
     """
 
+    for name, seqs in (("src_ids", src_ids), ("tgt_ids", tgt_ids)):
+        if isinstance(seqs, str) or not hasattr(seqs, "__len__"):
+            raise TypeError(f"`{name}` must be a list of id arrays, got {type(seqs).__name__}")
+        for i, ids in enumerate(seqs):
+            ids = np.asarray(ids)
+            if ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype, np.integer)):
+                raise ValueError(f"`{name}[{i}]` must be a 1-D array of integer ids; got {ids.dtype} {list(ids.shape)}")
+            if ids.size and ids.min() < 0:
+                raise ValueError(f"`{name}[{i}]` has a negative id {int(ids.min())}")
     if len(src_ids) != len(tgt_ids):
         raise ValueError(f"mismatched sizes: {len(src_ids)} sources but {len(tgt_ids)} targets")
     src, src_len = pad_batch(src_ids, src_length)
@@ -328,9 +367,25 @@ def make_batch(
     return {"src": src, "src_len": src_len, "tgt_in": tgt_in, "tgt_out": tgt_out, "tgt_len": tgt_len}
 
 
+def _batch_size(x: object) -> int | None:
+    """The leading (batch) size of ``x``, None if it has none (then any size is reported as wrong)."""
+    shape = getattr(x, "shape", None)
+    return shape[0] if shape else None
+
+
 def loss_fn(model: EncoderDecoder, batch: PyTree, *, sample_prob: float = 0.0, key: Key | None = None) -> Array:
     """Mean cross-entropy per real target token (``optax.softmax_cross_entropy_with_integer_labels``);
-    padding contributes nothing. ``batch`` as :func:`make_batch` makes it (``tgt_out [batch, T]``)."""
+    padding contributes nothing. ``batch`` as :func:`make_batch` makes it (``tgt_out [batch, T]``, ids in
+    ``[0, tgt_vocab)``, ``tgt_len [batch]`` in ``[1, T]``; values checked outside ``jit``: inside
+    :func:`rnnbook.train.fit` a bad batch shows as a NaN loss, which ``fit`` then traces to the data)."""
+    missing = {"src", "src_len", "tgt_in", "tgt_out", "tgt_len"} - set(batch) if isinstance(batch, dict) else None
+    if missing is None or missing:
+        raise ValueError(f"`batch` must be a dict as make_batch makes it; missing {sorted(missing or [])}")
+    tgt_in, tgt_out = batch["tgt_in"], batch["tgt_out"]
+    check_shape(tgt_out, "tgt_out", batch=_batch_size(tgt_in), time=getattr(tgt_in, "shape", (0, 0))[-1])
+    check_ids(tgt_out, model.tgt_vocab, "tgt_out")
+    tgt_len = jnp.asarray(batch["tgt_len"])
+    check_lengths(tgt_len, tgt_out.shape[0], tgt_out.shape[1], "tgt_len")
     logits, _ = model(batch["src"], batch["src_len"], batch["tgt_in"], sample_prob=sample_prob, key=key)
     ce = optax.softmax_cross_entropy_with_integer_labels(logits, batch["tgt_out"])
     mask = jnp.arange(ce.shape[1])[None, :] < batch["tgt_len"][:, None]
@@ -515,8 +570,10 @@ def _beam(graphdef, state, src, src_len, max_len, K, alpha):
 def sequence_log_prob(model: EncoderDecoder, src: Array, src_len: Array, tokens: Array) -> Array:
     """``log p(tokens | src)`` under teacher forcing, summed up to and including the first ``<EOS>``
     (or over all of ``tokens`` if none), with PAD and SOS forbidden as in decoding. ``tokens:
-    [batch, L]``. Used to check that decoders return the scores they claim."""
+    [batch, L]``, ids in ``[0, tgt_vocab)``. Used to check that decoders return the scores they claim."""
     tokens = jnp.asarray(tokens)
+    check_token_ids(tokens, model.tgt_vocab, "tokens")
+    check_same_batch("src", src, "tokens", tokens)
     tgt_in = jnp.concatenate([jnp.full((tokens.shape[0], 1), SOS, jnp.int32), tokens[:, :-1]], axis=1)
     tgt_in = jnp.where(tgt_in == EOS, PAD, tgt_in)
     logits, _ = model(src, src_len, tgt_in)
@@ -532,6 +589,10 @@ def exact_match(pred: ArrayLike, tgt_out: ArrayLike) -> np.ndarray:
     ``pred [batch, L1]``, ``tgt_out [batch, L2]`` (padded with ``<PAD>``) -> ``[batch]`` booleans.
     """
     pred, tgt_out = np.asarray(pred), np.asarray(tgt_out)
+    check_shape(pred, "pred", batch=None, length=None)
+    check_shape(tgt_out, "tgt_out", batch=pred.shape[0], length=None)
+    check_dtype(pred, "pred", "int")
+    check_dtype(tgt_out, "tgt_out", "int")
     L = max(pred.shape[1], tgt_out.shape[1])
     pad = lambda a: np.pad(a, ((0, 0), (0, L - a.shape[1])), constant_values=PAD)
     return np.all(pad(pred) == pad(tgt_out), axis=1)

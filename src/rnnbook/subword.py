@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
+import numpy as np
+
 from ._checks import check_positive_int
 
 __all__ = ["END", "learn_bpe", "segment"]
@@ -44,6 +46,13 @@ def learn_bpe(word_counts: Mapping[str, int], merges: int) -> list[tuple[str, st
     left to right), as in the paper's reference code, so the result is the same on every run.
     """
     check_positive_int(merges, "merges")
+    if not isinstance(word_counts, Mapping):
+        raise TypeError(f"`word_counts` must be a mapping word -> count, got {type(word_counts).__name__}")
+    for w, c in word_counts.items():
+        if not isinstance(w, str):
+            raise TypeError(f"`word_counts` keys must be words (strings), got {type(w).__name__} {w!r}")
+        if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 1:
+            raise ValueError(f"`word_counts` must map each word to a positive integer count, got {w!r}: {c!r}")
     words = {tuple(w) + (END,): c for w, c in dict(word_counts).items() if w}
     if not words:
         raise ValueError("no words to learn byte-pair merges from")
@@ -60,6 +69,11 @@ def learn_bpe(word_counts: Mapping[str, int], merges: int) -> list[tuple[str, st
 
 def segment(word: str, merges: Sequence[tuple[str, str]]) -> list[str]:
     """Split ``word`` by applying ``merges`` in the order they were learned."""
+    if not isinstance(word, str):
+        raise TypeError(f"`word` must be a string, got {type(word).__name__}")
+    for pair in merges:
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
+            raise ValueError(f"`merges` must be pairs of strings as learn_bpe returns them, got {pair!r}")
     if not word:
         raise ValueError("cannot segment an empty word")
     symbols = tuple(word) + (END,)

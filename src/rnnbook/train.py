@@ -21,7 +21,7 @@ import optax
 from flax import nnx
 from tqdm import tqdm
 
-from ._checks import check_positive_int
+from ._checks import check_finite, check_ids, check_key, check_positive_int, concrete
 from ._types import Array, ArrayLike, Key, PyTree
 
 __all__ = ["History", "accuracy", "fit", "minibatches", "progress", "replicate", "shard_batch"]
@@ -42,6 +42,14 @@ class History:
 
 
 def _optimizer(optimizer, learning_rate, clip_norm):
+    if optimizer is None and (
+        isinstance(learning_rate, bool)
+        or not isinstance(learning_rate, (int, float, np.number))
+        or not (np.isfinite(learning_rate) and learning_rate > 0)
+    ):
+        raise ValueError(f"`learning_rate` must be a positive finite number, got {learning_rate!r}")
+    if optimizer is not None and not isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError(f"`optimizer` must be an Optax GradientTransformation, got {type(optimizer).__name__}")
     tx = optimizer if optimizer is not None else optax.adam(learning_rate)
     if clip_norm is not None:
         if not clip_norm > 0:
@@ -88,6 +96,10 @@ def progress(iterable: Iterable, desc: str = "", total: int | None = None) -> It
     For loops over runs (seeds, settings) whose every item trains for a while; :func:`fit` draws
     its own bar over epochs.
     """
+    if not hasattr(iterable, "__iter__"):
+        raise TypeError(f"`iterable` must be iterable, got {type(iterable).__name__}")
+    if total is not None:
+        check_positive_int(total, "total")
     return tqdm(iterable, desc=desc, total=total, file=_progress_file())
 
 
@@ -98,6 +110,8 @@ def shard_batch(batch: PyTree, mesh: jax.sharding.Mesh, axis: str = "data") -> P
     outside, it places the arrays on the devices. Each device then holds ``batch / n`` examples,
     where ``n = mesh.shape[axis]``, which must divide every leading size.
     """
+    if not isinstance(mesh, jax.sharding.Mesh):
+        raise TypeError(f"`mesh` must be a jax.sharding.Mesh, got {type(mesh).__name__}")
     if axis not in mesh.shape:
         raise ValueError(f"the mesh has no axis {axis!r}: its axes are {tuple(mesh.shape)}")
     kind = dict(zip(mesh.axis_names, mesh.axis_types))[axis]
@@ -122,6 +136,8 @@ def shard_batch(batch: PyTree, mesh: jax.sharding.Mesh, axis: str = "data") -> P
 
 def replicate(tree: PyTree, mesh: jax.sharding.Mesh) -> PyTree:
     """Place a full copy of every array of ``tree`` on every device of ``mesh``."""
+    if not isinstance(mesh, jax.sharding.Mesh):
+        raise TypeError(f"`mesh` must be a jax.sharding.Mesh, got {type(mesh).__name__}")
     return jax.device_put(tree, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
 
 
@@ -163,9 +179,16 @@ def fit(
       The step function is the same; with the same key, the losses equal the single-device run
       up to the order of floating-point sums.
 
-    One epoch is ``steps_per_epoch`` optimizer steps scanned inside one ``jit``. A loss that
-    becomes NaN or infinite stops training with a ``FloatingPointError`` naming the epoch.
+    One epoch is ``steps_per_epoch`` optimizer steps scanned inside one ``jit``, where the package's
+    value checks (ids in the vocabulary, finite inputs) cannot run. A loss that becomes NaN or
+    infinite stops training, and the epoch's batches are then checked again, eagerly, with the
+    parameters the epoch started from: a batch that holds NaN or fails a value check raises a
+    ``ValueError`` that says the data is at fault (and which batch); a batch whose loss is already
+    non-finite there raises a ``FloatingPointError`` that blames the loss or the data; otherwise
+    the parameters diverged, and a ``FloatingPointError`` naming the epoch advises a lower learning
+    rate or ``clip_norm``.
     """
+    check_key(key)
     check_positive_int(epochs, "epochs")
     check_positive_int(steps_per_epoch, "steps_per_epoch")
     if not callable(loss_fn) or not callable(batch_fn):
@@ -175,6 +198,9 @@ def fit(
         raise ValueError("keep_best=True needs a val_batch to pick the best epoch by")
     if target_loss is not None and val_batch is None:
         raise ValueError("target_loss needs a val_batch to compare the validation loss with")
+    if val_batch is not None:
+        for path, leaf in jax.tree_util.tree_leaves_with_path(val_batch):
+            check_finite(leaf, f"val_batch{jax.tree_util.keystr(path)}")
     is_module = isinstance(model, nnx.Module)
     if is_module:
         graphdef, params, rest = nnx.split(model, nnx.Param, ...)
@@ -218,12 +244,12 @@ def fit(
     )
     for epoch in bar:
         key, sub = jax.random.split(key)
+        before = params
         params, opt_state, loss = run_epoch(params, opt_state, sub)
         loss = float(loss)
         if not np.isfinite(loss):
-            raise FloatingPointError(
-                f"training loss became {loss} in epoch {epoch + 1}: lower the learning rate or set clip_norm"
-            )
+            bar.close()
+            raise _non_finite_loss(loss, epoch, loss_of, before, draw, sub, steps_per_epoch)
         history.step.append((epoch + 1) * steps_per_epoch)
         history.train_loss.append(loss)
         postfix = {"loss": f"{loss:.4g}"}
@@ -243,11 +269,54 @@ def fit(
     return trained, history
 
 
+def _non_finite_loss(
+    loss: float, epoch: int, loss_of: Callable, params: PyTree, draw: Callable, key: Key, steps: int
+) -> Exception:
+    """Why the loss of ``epoch`` became ``loss`` (NaN or infinite): the data, or divergence.
+
+    The epoch's batches are drawn again from the same keys (one ``jit`` of ``draw``) and each is
+    scored with the parameters the epoch started from. A batch holding NaN or infinity is the
+    data's fault (ValueError). A batch whose loss is already non-finite there is run once more
+    eagerly, where the package's value checks (ids in the vocabulary, lengths, ...) run and name
+    the bad argument (ValueError); if they all pass, the loss or the data is at fault
+    (FloatingPointError). If every batch is clean, the parameters diverged (FloatingPointError).
+    """
+    head = f"training loss became {loss} in epoch {epoch + 1}"
+    draw_jit, loss_jit = jax.jit(draw), jax.jit(loss_of)
+    for i, k in enumerate(jax.random.split(key, steps)):
+        batch = draw_jit(k)
+        where = f"batch {i + 1} of epoch {epoch + 1}"
+        for path, leaf in jax.tree_util.tree_leaves_with_path(batch):
+            value = concrete(leaf)
+            if value is not None and np.issubdtype(value.dtype, np.inexact) and not np.all(np.isfinite(value)):
+                return ValueError(
+                    f"{head}: the data is at fault, not the learning rate: {where} holds NaN or infinite values "
+                    f"(in batch{jax.tree_util.keystr(path)})"
+                )
+        if np.isfinite(float(loss_jit(params, batch))):
+            continue
+        try:
+            loss_of(params, batch)  # eagerly: the value checks of the model and the loss run
+        except ValueError as err:
+            return ValueError(f"{head}: the data is at fault, not the learning rate: {where} is invalid: {err}")
+        return FloatingPointError(
+            f"{head}: the loss or the data is at fault, not the learning rate: {where} gives a non-finite loss "
+            "already with the parameters the epoch started from, and passes every value check (look for ids "
+            "outside the vocabulary inside jit, empty masks, a log of zero in the loss)"
+        )
+    return FloatingPointError(
+        f"{head}: the parameters diverged (every batch of the epoch gives a finite loss with the parameters "
+        "the epoch started from): lower the learning rate or set clip_norm"
+    )
+
+
 def minibatches(data: PyTree, batch_size: int) -> Callable[[Key], PyTree]:
     """A ``batch_fn`` drawing ``batch_size`` rows (with replacement) of every array in ``data``."""
     leaves = jax.tree_util.tree_leaves(data)
     if not leaves:
         raise ValueError("data is empty: give a pytree of arrays with a leading example axis")
+    if any(getattr(leaf, "ndim", 0) < 1 for leaf in leaves):
+        raise ValueError("`data` must hold arrays with a leading example axis, not scalars or Python numbers")
     n = leaves[0].shape[0]
     if any(leaf.shape[0] != n for leaf in leaves):
         raise ValueError(f"all arrays in data must have the same leading size, got {[l.shape[0] for l in leaves]}")
@@ -261,5 +330,18 @@ def minibatches(data: PyTree, batch_size: int) -> Callable[[Key], PyTree]:
 
 
 def accuracy(logits: Array, labels: ArrayLike) -> float:
-    """Share of argmax predictions equal to ``labels``: ``logits [..., classes]``, ``labels [...]``."""
+    """Share of argmax predictions equal to ``labels``: ``logits [..., classes]``, ``labels [...]``
+    integers in ``[0, classes)``, of the logits' shape without the class axis (a ``[batch, 1]`` label
+    array against ``[batch, classes]`` logits is an error, not a broadcast)."""
+    labels = jnp.asarray(labels)
+    shape = getattr(logits, "shape", None)
+    if shape is None or len(shape) < 1:
+        raise ValueError(f"`logits` must have shape [..., classes]; got {shape}")
+    if tuple(labels.shape) != tuple(shape[:-1]):
+        raise ValueError(
+            f"`labels` must have the shape of the logits without the class axis, {list(shape[:-1])}; "
+            f"got {list(labels.shape)}"
+        )
+    check_ids(labels, shape[-1], "labels", "the classes")
+    check_finite(logits, "logits")
     return float(jnp.mean(jnp.argmax(logits, -1) == labels))

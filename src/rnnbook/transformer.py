@@ -24,7 +24,15 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from ._checks import check_lengths, check_positive_int, check_token_ids
+from ._checks import (
+    check_dtype,
+    check_ids,
+    check_lengths,
+    check_positive_int,
+    check_shape,
+    check_token_ids,
+    concrete,
+)
 from ._types import Array, ArrayLike, DTypeLike, Key
 from .seq2seq import DecodeStep
 
@@ -52,8 +60,14 @@ def scaled_dot_product_attention(q: Array, k: Array, v: Array, mask: Array | Non
 
     ``q: [B, Tq, H, d]``, ``k, v: [B, Tk, H, d]``, ``mask``: bool, broadcastable to ``[B, H, Tq,
     Tk]``. Returns ``(out [B, Tq, H, d], weights [B, H, Tq, Tk])``; masked keys get weight exactly
-    0 (every query must be allowed at least one key).
+    0 (every query must be allowed at least one key: checked outside ``jit``). The mask must have
+    rank 4, each axis 1 or the full size: a ``[B, Tk]`` key mask is ``mask[:, None, None, :]``.
     """
+    batch, q_len, heads, d = check_shape(q, "q", batch=None, q_len=None, heads=None, d_head=None)
+    k_len = check_shape(k, "k", batch=batch, k_len=None, heads=heads, d_head=d)[1]
+    check_shape(v, "v", batch=batch, k_len=k_len, heads=heads, d_head=None)
+    if mask is not None:
+        _check_mask(mask, batch, heads, q_len, k_len)
     scores = jnp.einsum("bqhd,bkhd->bhqk", q, k) / jnp.sqrt(q.shape[-1]).astype(q.dtype)
     if mask is not None:
         scores = jnp.where(mask, scores, NEG_INF)
@@ -63,13 +77,32 @@ def scaled_dot_product_attention(q: Array, k: Array, v: Array, mask: Array | Non
     return jnp.einsum("bhqk,bkhd->bqhd", weights, v), weights
 
 
+def _check_mask(mask: Array, batch: int, heads: int | None, q_len: int, k_len: int) -> None:
+    """A boolean attention mask ``[batch, heads, q_len, k_len]``, each axis 1 or the full size, that
+    leaves every query at least one key (the last, where the values can be seen)."""
+    check_shape(mask, "mask", allow_broadcast=True, batch=batch, heads=heads, q_len=q_len, k_len=k_len)
+    check_dtype(mask, "mask", "bool")
+    value = concrete(mask)
+    if value is not None and not np.all(value.any(axis=-1)):
+        raise ValueError("`mask` leaves a query with no key to attend to: every row needs a True entry")
+
+
 def causal_mask(length: int) -> Array:
     """``[1, 1, T, T]``: position t may attend to positions 0..t only."""
+    check_positive_int(length, "length")
     return jnp.tril(jnp.ones((length, length), bool))[None, None]
 
 
 def padding_mask(lengths: ArrayLike, length: int) -> Array:
-    """``[B, 1, 1, T]``: keys at positions ``>= lengths[b]`` are padding."""
+    """``[B, 1, 1, T]``: keys at positions ``>= lengths[b]`` are padding. ``lengths [B]``: integers in
+    ``[1, length]`` (a sequence has at least one real key; values checked outside ``jit``)."""
+    check_positive_int(length, "length")
+    lengths = jnp.asarray(lengths)
+    check_lengths(lengths, check_shape(lengths, "lengths", batch=None)[0], length)
+    return _padding_mask(lengths, length)
+
+
+def _padding_mask(lengths: Array, length: int) -> Array:
     return (jnp.arange(length)[None, :] < lengths[:, None])[:, None, None, :]
 
 
@@ -105,18 +138,30 @@ class KVCache(NamedTuple):
     def empty(cls, batch: int, length: int, heads: int, d_head: int, dtype: DTypeLike = jnp.float32) -> KVCache:
         """A cache with room for ``length`` positions and none filled: ``k, v: [batch, length, heads,
         d_head]`` zeros, ``length: [batch]`` zeros."""
+        for value, name in [(batch, "batch"), (length, "length"), (heads, "heads"), (d_head, "d_head")]:
+            check_positive_int(value, name)
         zeros = jnp.zeros((batch, length, heads, d_head), dtype)
         return cls(zeros, zeros, jnp.zeros(batch, jnp.int32))
 
     def append(self, k: Array, v: Array) -> KVCache:
         """Write ``k, v: [B, T, heads, d_head]`` at positions ``length[b] .. length[b] + T - 1`` of each
-        row ``b``; ``length`` grows by ``T``."""
+        row ``b``; ``length`` grows by ``T``. Writing past the cache's room raises (outside ``jit``;
+        inside, the decoders bound the steps by ``max_len``) instead of overwriting its last positions."""
+        batch, room, heads, d = self.k.shape
+        steps = check_shape(k, "k", batch=batch, steps=None, heads=heads, d_head=d)[1]
+        check_shape(v, "v", batch=batch, steps=steps, heads=heads, d_head=d)
+        filled = concrete(self.length)
+        if filled is not None and filled.max() + steps > room:
+            raise ValueError(
+                f"the cache holds {room} positions (max_len) and {int(filled.max())} are filled: it has no room "
+                f"for {steps} more; decoding may not go past max_len={room}"
+            )
         write = jax.vmap(lambda buf, x, at: jax.lax.dynamic_update_slice_in_dim(buf, x, at, axis=0))
         return KVCache(write(self.k, k, self.length), write(self.v, v, self.length), self.length + k.shape[1])
 
     def mask(self) -> Array:
         """``[B, 1, 1, L]``: True at the positions below ``length`` (broadcasts over heads and queries)."""
-        return padding_mask(self.length, self.k.shape[1])
+        return _padding_mask(self.length, self.k.shape[1])
 
 
 class MultiHeadAttention(nnx.Module):
@@ -138,19 +183,26 @@ class MultiHeadAttention(nnx.Module):
 
     def split(self, x: Array) -> Array:
         """``[B, T, d_model]`` -> ``[B, T, heads, d_model // heads]``."""
+        check_shape(x, "x", batch=None, time=None, d_model=self.d_model)
         return x.reshape(x.shape[:-1] + (self.heads, self.d_model // self.heads))
 
     def keys_values(self, x_kv: Array, length: Array | None = None) -> KVCache:
         """Project ``x_kv [B, T, d_model]`` to keys and values ``[B, T, heads, d_head]``; ``length [B]``
         marks the real positions (default: all ``T``)."""
+        batch, time, _ = check_shape(x_kv, "x_kv", batch=None, time=None, d_model=self.d_model)
         if length is None:
             length = jnp.full(x_kv.shape[0], x_kv.shape[1], jnp.int32)
+        length = jnp.asarray(length)
+        check_lengths(length, batch, time, "length")
         return KVCache(self.split(self.k(x_kv)), self.split(self.v(x_kv)), length)
 
     def __call__(self, x_q: Array, x_kv: Array | KVCache, mask: Array | None = None) -> tuple[Array, Array]:
         """``x_q [B, Tq, d_model]`` attends over ``x_kv [B, Tk, d_model]``, or over a :class:`KVCache`
         of keys and values projected before (then its ``length`` masks the positions past it, besides
         ``mask``). Returns ``(out [B, Tq, d_model], weights [B, H, Tq, Tk])``."""
+        batch = check_shape(x_q, "x_q", batch=None, q_len=None, d_model=self.d_model)[0]
+        if not isinstance(x_kv, KVCache):
+            check_shape(x_kv, "x_kv", batch=batch, k_len=None, d_model=self.d_model)
         if isinstance(x_kv, KVCache):
             k, v, mask = x_kv.k, x_kv.v, x_kv.mask() if mask is None else mask & x_kv.mask()
         else:
@@ -163,10 +215,16 @@ class FeedForward(nnx.Module):
     """Position-wise ``max(0, x W_1 + b_1) W_2 + b_2``."""
 
     def __init__(self, d_model: int, d_ff: int, *, rngs: nnx.Rngs):
+        check_positive_int(d_model, "d_model")
+        check_positive_int(d_ff, "d_ff")
+        self.d_model = d_model
         self.w1, self.w2 = nnx.Linear(d_model, d_ff, rngs=rngs), nnx.Linear(d_ff, d_model, rngs=rngs)
 
     def __call__(self, x: Array) -> Array:
         """``relu(x W1 + b1) W2 + b2``, position by position: ``[B, T, d_model]`` -> ``[B, T, d_model]``."""
+        if getattr(x, "shape", (None,))[-1:] != (self.d_model,):
+            shape = getattr(x, "shape", None)
+            raise ValueError(f"`x` must have shape [..., d_model] with d_model {self.d_model}; got {shape}")
         return self.w2(jax.nn.relu(self.w1(x)))
 
 
@@ -191,6 +249,7 @@ class EncoderLayer(nnx.Module):
 
     def __call__(self, x: Array, mask: Array | None = None) -> Array:
         """``x [B, T, d_model]`` -> ``[B, T, d_model]``; ``mask`` broadcasts to ``[B, heads, T, T]``."""
+        check_shape(x, "x", batch=None, time=None, d_model=self.attn.d_model)
         x = _sublayer(x, lambda h: self.attn(h, h, mask)[0], self.norm1, self.norm_first, self.residual)
         return _sublayer(x, self.ff, self.norm2, self.norm_first, self.residual)
 
@@ -225,6 +284,13 @@ class DecoderLayer(nnx.Module):
         are appended, and self-attention reads the whole cache up to it (``self_mask`` may be None:
         the cache's ``length`` is the causal mask). The extended cache is returned.
         """
+        batch = check_shape(x, "x", batch=None, time=None, d_model=self.self_attn.d_model)[0]
+        if isinstance(memory, KVCache):
+            check_shape(memory.k, "memory.k", batch=batch, length=None, heads=None, d_head=None)
+        else:
+            check_shape(memory, "memory", batch=batch, src_len=None, d_model=self.self_attn.d_model)
+        if cache is not None and not isinstance(cache, KVCache):
+            raise TypeError(f"`cache` must be a KVCache (KVCache.empty(...)), got {type(cache).__name__}")
         pre = self.norm_first  # pre-LN: x + F(LN(x)); post-LN: LN(x + F(x))
         h = self.norms[0](x) if pre else x
         if cache is not None:  # decoding: the new position's key and value join the cache
@@ -353,6 +419,8 @@ class Transformer(nnx.Module):
         last layer's cross-attention, averaged over heads, as in :meth:`__call__`)."""
 
         def step(memory, cache, token):
+            check_shape(token, "token", batch=cache[0].k.shape[0])
+            check_ids(token, self.tgt_vocab, "token")
             x = self._embed(self.tgt_embed, token[:, None], positions=cache[0].length[:, None])  # [B, 1, d]
             new_cache = []
             for layer, cross, layer_cache in zip(self.decoder, memory, cache):

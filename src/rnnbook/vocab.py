@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from ._checks import check_positive_int
 from ._types import ArrayLike
 
 __all__ = ["EOS", "PAD", "SOS", "SPECIALS", "UNK", "Vocab", "pad_batch"]
@@ -35,7 +36,7 @@ class Vocab:
     def __init__(self, sequences: Iterable[Sequence[str]], min_count: int = 1):
         if not isinstance(min_count, (int, np.integer)) or min_count < 1:
             raise ValueError(f"min_count must be a positive integer, got {min_count!r}")
-        counts = Counter(tok for seq in sequences for tok in seq)
+        counts = Counter(tok for seq in _token_lists(sequences, "sequences") for tok in seq)
         if not counts:
             raise ValueError("no tokens to build a vocabulary from: sequences are empty")
         clash = sorted(set(counts) & set(SPECIALS))
@@ -58,6 +59,7 @@ class Vocab:
         become ``<UNK>``."""
         if isinstance(tokens, str):
             raise ValueError("encode takes a sequence of tokens, not a string: tokenise it first")
+        _token_lists([tokens], "tokens")
         ids = [self.index.get(t, UNK) for t in tokens]
         return np.array(([SOS] if sos else []) + ids + ([EOS] if eos else []), np.int32)
 
@@ -83,7 +85,7 @@ class Vocab:
     def unk_share(self, sequences: Iterable[Sequence[str]]) -> float:
         """The share of tokens in ``sequences`` that this vocabulary maps to ``<UNK>``."""
         total = unknown = 0
-        for seq in sequences:
+        for seq in _token_lists(sequences, "sequences"):
             total += len(seq)
             unknown += sum(t not in self.index for t in seq)
         return unknown / total if total else 0.0
@@ -94,8 +96,16 @@ def pad_batch(seqs: Sequence[np.ndarray], length: int | None = None) -> tuple[np
 
     ``length`` defaults to the longest sequence; a longer sequence raises ``ValueError``.
     """
+    if isinstance(seqs, str) or not hasattr(seqs, "__len__"):
+        raise TypeError(f"`seqs` must be a list of id arrays, got {type(seqs).__name__}")
     if len(seqs) == 0:
         raise ValueError("pad_batch needs at least one sequence")
+    if length is not None:
+        check_positive_int(length, "length")
+    for i, ids in enumerate(seqs):
+        ids = np.asarray(ids)
+        if ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype, np.integer)):
+            raise ValueError(f"`seqs[{i}]` must be a 1-D array of integer ids; got {ids.dtype} {list(ids.shape)}")
     lengths = np.array([len(s) for s in seqs], np.int32)
     if lengths.min() < 1:
         raise ValueError(f"sequence {int(np.argmin(lengths))} is empty: every sequence needs a token")
@@ -106,3 +116,18 @@ def pad_batch(seqs: Sequence[np.ndarray], length: int | None = None) -> tuple[np
     for i, s in enumerate(seqs):
         out[i, : len(s)] = s
     return out, lengths
+
+
+def _token_lists(sequences: Iterable[Sequence[str]], name: str) -> list[Sequence[str]]:
+    """``sequences`` as a list of token lists: each a sequence of strings, not a string itself (which
+    would be read as its characters)."""
+    if isinstance(sequences, str):
+        raise TypeError(f"`{name}` must be a list of token lists, not a string")
+    out = list(sequences)
+    for i, seq in enumerate(out):
+        if isinstance(seq, str):
+            raise TypeError(f"`{name}[{i}]` must be a list of tokens, not the string {seq[:20]!r}: tokenise it first")
+        bad = [t for t in seq if not isinstance(t, str)]
+        if bad:
+            raise TypeError(f"`{name}[{i}]` must hold string tokens, got {type(bad[0]).__name__} {bad[0]!r}")
+    return out

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.stats import spearmanr
 
-from ._checks import check_positive_int
+from ._checks import check_finite, check_ids, check_key, check_positive_int, check_shape, concrete
 from ._types import Array, ArrayLike, Key, Params, PyTree
 
 __all__ = [
@@ -60,6 +60,8 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 def tokenize(text: str) -> list[str]:
     """Lower-cased words (letters, digits and inner apostrophes); punctuation dropped."""
+    if not isinstance(text, str):
+        raise TypeError(f"`text` must be a string, got {type(text).__name__}")
     return re.findall(r"[a-z0-9]+(?:'[a-z]+)?", text.lower())
 
 
@@ -68,8 +70,12 @@ def split_blocks(tokens: Sequence[str], block: int = 1000, every: int = 10) -> t
 
     Held-out text is then spread over the whole corpus (every play and book), not one end of it.
     """
+    if isinstance(tokens, str):
+        raise TypeError("`tokens` must be a list of words, not a string: tokenize it first")
     check_positive_int(block, "block")
     check_positive_int(every, "every")
+    if every < 2:
+        raise ValueError(f"`every` must be at least 2 (every == 1 would hold out all of the text), got {every}")
     blocks = [tokens[i : i + block] for i in range(0, len(tokens), block)]
     train = [t for i, b in enumerate(blocks) if i % every != every - 1 for t in b]
     held_out = [t for i, b in enumerate(blocks) if i % every == every - 1 for t in b]
@@ -83,6 +89,8 @@ class WordVocab:
 
     def __init__(self, tokens: Sequence[str], min_count: int = 5):
         check_positive_int(min_count, "min_count")
+        if isinstance(tokens, str):
+            raise TypeError("`tokens` must be a list of words, not a string: tokenize it first")
         counts = Counter(tokens)
         if not counts:
             raise ValueError("no tokens to build a vocabulary from")
@@ -102,11 +110,15 @@ class WordVocab:
 
     def encode(self, tokens: Sequence[str]) -> np.ndarray:
         """Ids of ``tokens``, ``[len(tokens)]`` int32; a word outside the vocabulary becomes ``<UNK>`` (0)."""
+        if isinstance(tokens, str):
+            raise TypeError("`tokens` must be a list of words, not a string: tokenize it first")
         return np.array([self.index.get(t, 0) for t in tokens], np.int32)
 
     def decode(self, ids: ArrayLike) -> list[str]:
         """The words of ``ids [length]`` (any shape is read in order)."""
         ids = np.asarray(ids)
+        if ids.size and not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(f"`ids` must be integer word ids, got dtype {ids.dtype}")
         if ids.size and (ids.min() < 0 or ids.max() >= len(self)):
             raise ValueError(f"word id outside the vocabulary [0, {len(self)}): {ids.min()}..{ids.max()}")
         return [self.words[i] for i in ids.ravel()]
@@ -118,10 +130,11 @@ def keep_probabilities(counts: ArrayLike, t: float = 1e-3) -> np.ndarray:
     ``counts[0]`` (``<UNK>``) is excluded, from the total as well: word2vec drops the words below
     ``min_count`` before it counts frequencies, and never trains on them.
     """
-    counts = np.asarray(counts, np.float64).copy()
-    counts[0] = 0.0
+    counts = _counts(counts)
     if not t > 0:
         raise ValueError(f"the subsampling threshold t must be positive, got {t!r}")
+    if counts.sum() == 0:
+        raise ValueError("`counts` are all zero outside <UNK> (id 0): no word to keep")
     f = counts / counts.sum()
     with np.errstate(divide="ignore", invalid="ignore"):
         p = (np.sqrt(f / t) + 1) * t / f
@@ -131,10 +144,44 @@ def keep_probabilities(counts: ArrayLike, t: float = 1e-3) -> np.ndarray:
 def noise_distribution(counts: ArrayLike, power: float = 0.75) -> np.ndarray:
     """The negative-sampling distribution ``count^power / sum`` over ``counts [V]``: ``[V]``; ``<UNK>`` (id 0)
     is never drawn."""
-    counts = np.asarray(counts, np.float64).copy()
-    counts[0] = 0.0
-    p = counts**power
+    counts = _counts(counts)
+    if isinstance(power, bool) or not isinstance(power, (int, float, np.number)) or not np.isfinite(power):
+        raise ValueError(f"`power` must be a finite number, got {power!r}")
+    if counts.sum() == 0:
+        raise ValueError("`counts` are all zero outside <UNK> (id 0): there is no word to draw noise from")
+    p = np.where(counts > 0, counts**power, 0.0)
+    if not np.isfinite(p.sum()) or p.sum() == 0:
+        raise ValueError(f"`counts` ** power={power} does not give a distribution (sum {p.sum()})")
     return (p / p.sum()).astype(np.float32)
+
+
+def _counts(counts: ArrayLike) -> np.ndarray:
+    """Word counts ``[V]``: finite, non-negative, as float64, with ``<UNK>`` (id 0) set to 0."""
+    counts = np.array(counts, np.float64)
+    if counts.ndim != 1 or counts.size < 2:
+        raise ValueError(
+            f"`counts` must be word counts of shape [V] with V >= 2 (<UNK> first); got {list(counts.shape)}"
+        )
+    if not np.all(np.isfinite(counts)) or np.any(counts < 0):
+        raise ValueError("`counts` must be finite and non-negative")
+    counts[0] = 0.0
+    return counts
+
+
+def _check_sampler(key: Key, ids: Array, batch: int, window: int, keep: Array, noise: Array, negatives: int) -> None:
+    """The arguments of :func:`sample_skipgram` and :func:`sample_cbow`: shapes always, values outside ``jit``."""
+    check_key(key)
+    for value, name in ((batch, "batch"), (window, "window"), (negatives, "negatives")):
+        check_positive_int(value, name)
+    (n,) = check_shape(ids, "ids", tokens=None)
+    if n <= 2 * window:
+        raise ValueError(f"`ids` must hold more than 2 * window = {2 * window} tokens, got {n}")
+    (vocab,) = check_shape(keep, "keep", vocab=None)
+    check_shape(noise, "noise", vocab=vocab)
+    check_ids(ids, vocab, "ids")
+    p = concrete(noise)
+    if p is not None and (np.any(p < 0) or abs(float(p.sum()) - 1) > 1e-3):
+        raise ValueError(f"`noise` must be a probability distribution (non-negative, sum 1), sums to {p.sum()}")
 
 
 def offset_distribution(window: int) -> np.ndarray:
@@ -151,8 +198,11 @@ def offset_distribution(window: int) -> np.ndarray:
 def sample_skipgram(
     key: Key, ids: ArrayLike, batch: int, window: int, keep: Array, noise: Array, negatives: int
 ) -> tuple[Array, Array, Array, Array]:
-    """A batch of skip-gram examples: ``(centres [B], contexts [B], noise words [B, k], weights [B])``."""
+    """A batch of skip-gram examples: ``(centres [B], contexts [B], noise words [B, k], weights [B])``.
+
+    ``ids [N]`` in ``[0, V)``, ``keep, noise [V]``. Values are checked outside ``jit`` only."""
     ids = jnp.asarray(ids)
+    _check_sampler(key, ids, batch, window, keep, noise, negatives)
     k_pos, k_off, k_side, k_neg = jax.random.split(key, 4)
     n = ids.shape[0]
     pos = jax.random.randint(k_pos, (batch,), window, n - window)
@@ -171,8 +221,10 @@ def sample_cbow(
     """A batch of CBOW examples.
 
     Returns ``(context ids [B, 2W], context mask [B, 2W], centres [B], noise [B, k], weights [B])``.
+    ``ids [N]`` in ``[0, V)``, ``keep, noise [V]``. Values are checked outside ``jit`` only.
     """
     ids = jnp.asarray(ids)
+    _check_sampler(key, ids, batch, window, keep, noise, negatives)
     k_pos, k_b, k_neg = jax.random.split(key, 3)
     n = ids.shape[0]
     pos = jax.random.randint(k_pos, (batch,), window, n - window)
@@ -192,6 +244,7 @@ def sample_cbow(
 # --------------------------------------------------------------------------------------------
 def init_word2vec(key: Key, vocab_size: int, dim: int) -> Params:
     """Input vectors ``U(-0.5/dim, 0.5/dim)`` and output vectors 0, as in the reference code."""
+    check_key(key)
     check_positive_int(vocab_size, "vocab_size")
     check_positive_int(dim, "dim")
     return {
@@ -205,6 +258,10 @@ def negative_sampling_loss(v: Array, u_pos: Array, u_neg: Array, weights: Array)
 
     ``v [B, D]`` (centre or context mean), ``u_pos [B, D]``, ``u_neg [B, k, D]``, ``weights [B]``.
     """
+    batch, dim = check_shape(v, "v", batch=None, dim=None)
+    check_shape(u_pos, "u_pos", batch=batch, dim=dim)
+    check_shape(u_neg, "u_neg", batch=batch, negatives=None, dim=dim)
+    check_shape(weights, "weights", batch=batch)
     pos = jax.nn.log_sigmoid(jnp.sum(v * u_pos, -1))
     neg = jax.nn.log_sigmoid(-jnp.einsum("bd,bkd->bk", v, u_neg)).sum(-1)
     return -jnp.sum(weights * (pos + neg)) / jnp.maximum(jnp.sum(weights), 1e-8)
@@ -212,20 +269,32 @@ def negative_sampling_loss(v: Array, u_pos: Array, u_neg: Array, weights: Array)
 
 def skipgram_loss(params: Params, batch: PyTree) -> Array:
     """Negative-sampling loss of a :func:`sample_skipgram` batch; ``params["in"], params["out"]: [V, dim]``."""
-    centres, contexts, neg, weights = batch
+    centres, contexts, neg, weights = _batch(batch, 4, "(centres, contexts, noise, weights)")
+    vocab = params["in"].shape[0]
+    for ids, name in ((centres, "centres"), (contexts, "contexts"), (neg, "noise")):
+        check_ids(ids, vocab, name)
     return negative_sampling_loss(params["in"][centres], params["out"][contexts], params["out"][neg], weights)
 
 
 def cbow_loss(params: Params, batch: PyTree) -> Array:
     """Negative-sampling loss of a :func:`sample_cbow` batch: the mean of the context's input vectors
     (``[B, dim]``) predicts the centre."""
-    ctx, mask, centres, neg, weights = batch
+    ctx, mask, centres, neg, weights = _batch(batch, 5, "(context ids, mask, centres, noise, weights)")
+    vocab = params["in"].shape[0]
+    for ids, name in ((ctx, "context ids"), (centres, "centres"), (neg, "noise")):
+        check_ids(ids, vocab, name)
+    check_shape(mask, "mask", batch=None, context=getattr(ctx, "shape", (None, None))[-1])
     v = jnp.sum(params["in"][ctx] * mask[..., None], 1) / jnp.maximum(mask.sum(1, keepdims=True), 1e-8)
     return negative_sampling_loss(v, params["out"][centres], params["out"][neg], weights)
 
 
 def full_softmax_loss(params: Params, centres: Array, contexts: Array) -> Array:
-    """The objective negative sampling approximates: ``-log softmax(U v_c)[o]`` over the whole vocabulary."""
+    """The objective negative sampling approximates: ``-log softmax(U v_c)[o]`` over the whole vocabulary.
+    ``centres, contexts [B]`` ids in ``[0, V)``."""
+    batch = check_shape(centres, "centres", batch=None)[0]
+    check_shape(contexts, "contexts", batch=batch)
+    check_ids(centres, params["in"].shape[0], "centres")
+    check_ids(contexts, params["out"].shape[0], "contexts")
     logits = params["in"][centres] @ params["out"].T
     return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), contexts[:, None], 1))
 
@@ -236,15 +305,34 @@ def full_softmax_loss(params: Params, centres: Array, contexts: Array) -> Array:
 def normalise(vectors: ArrayLike) -> np.ndarray:
     """Each row of ``vectors [V, dim]`` scaled to unit length (float64), for cosine similarities."""
     vectors = np.asarray(vectors, np.float64)
+    check_shape(vectors, "vectors", words=None, dim=None)
+    check_finite(vectors, "vectors")
     return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def _vectors(vectors: ArrayLike, vocab: WordVocab) -> np.ndarray:
+    """``vectors [V, dim]`` with one row per word of ``vocab``, normalised."""
+    if not isinstance(vocab, WordVocab):
+        raise TypeError(f"`vocab` must be a WordVocab, got {type(vocab).__name__}")
+    e = normalise(vectors)
+    if e.shape[0] != len(vocab):
+        raise ValueError(f"`vectors` must have one row per word of the vocabulary, {len(vocab)}; got {e.shape[0]}")
+    return e
+
+
+def _batch(batch: object, size: int, form: str) -> tuple:
+    if not isinstance(batch, (tuple, list)) or len(batch) != size:
+        raise TypeError(f"`batch` must be a tuple {form}, got {type(batch).__name__}")
+    return tuple(batch)
 
 
 def most_similar(vectors: ArrayLike, vocab: WordVocab, word: str, k: int = 5) -> list[tuple[str, float]]:
     """The ``k`` words of highest cosine similarity to ``word`` in ``vectors [V, dim]`` (itself and
     ``<UNK>`` excluded), with their similarities."""
+    check_positive_int(k, "k")
     if word not in vocab:
         raise ValueError(f"{word!r} is not in the vocabulary")
-    e = normalise(vectors)
+    e = _vectors(vectors, vocab)
     sims = e @ e[vocab.index[word]]
     sims[[0, vocab.index[word]]] = -np.inf
     best = np.argsort(-sims)[:k]
@@ -261,7 +349,7 @@ def similarity_correlation(
     pairs = list(pairs)
     if not pairs:
         raise ValueError("no word pairs given")
-    e = normalise(vectors)
+    e = _vectors(vectors, vocab)
     found = [(vocab.index[a], vocab.index[b], s) for a, b, s in pairs if a in vocab and b in vocab]
     oov = 1 - len(found) / len(pairs)
     if len(found) < 3:
@@ -298,7 +386,7 @@ def analogy_accuracy(
     questions = list(questions)
     if not questions:
         raise ValueError("no analogy questions given")
-    e = normalise(vectors)
+    e = _vectors(vectors, vocab)
     known = [q for q in questions if all(w in vocab for w in q)]
     correct = 0
     for a, b, c, d in known:
