@@ -42,7 +42,8 @@ def test_every_chapter_takes_its_seeds_from_the_switch():
 
 def test_robust_lists_each_failed_assert_with_its_line(tmp_path):
     cell = {"cell_type": "code", "source": ["x = 1\n", "assert x > 2, 'x is large'\n"], "metadata": {}}
-    error = {"output_type": "error", "ename": "AssertionError", "evalue": "x is large", "traceback": []}
+    traceback = ["\x1b[31mAssertionError\x1b[39m", "\x1b[32m----> 2\x1b[39m assert x > 2, 'x is large'"]
+    error = {"output_type": "error", "ename": "AssertionError", "evalue": "x is large", "traceback": traceback}
     nb = {"cells": [{"cell_type": "markdown", "source": ["# t"]}, dict(cell, outputs=[error])]}
     path = tmp_path / "t.ipynb"
     path.write_text(json.dumps(nb))

@@ -39,6 +39,7 @@ import yaml
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 OUT = ROOT / "_build" / "robust"
 ISA_FLAG = "--xla_cpu_max_isa=SSE4_2"
+ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the colours of IPython's tracebacks
 PROBE = (
     "import hashlib, jax, jax.numpy as jnp, numpy as np\n"
     "x = jax.random.normal(jax.random.key(0), (257, 263))\n"
@@ -93,12 +94,11 @@ def errors_of(notebook: pathlib.Path) -> list[dict]:
         for output in cell.get("outputs", []):
             if output.get("output_type") != "error":
                 continue
-            source = "".join(cell["source"])
             line = ""
-            if output["ename"] == "AssertionError":
-                asserts = [s.strip() for s in source.splitlines() if s.strip().startswith("assert")]
-                message = output["evalue"]
-                line = next((a for a in asserts if message and message in a), asserts[0] if asserts else "")
+            if output["ename"] == "AssertionError":  # the failing line, marked "---->" in IPython's traceback
+                marked = [ANSI.sub("", t) for t in output.get("traceback", []) if "---->" in ANSI.sub("", t)]
+                found_line = re.search(r"---->\s*\d+\s+(.*)", marked[-1]) if marked else None
+                line = found_line.group(1).strip() if found_line else ""
             found.append({"cell": index, "error": output["ename"], "message": output["evalue"][:300], "assert": line})
     return found
 
