@@ -2,16 +2,24 @@
 
 import importlib.util
 import json
+import pathlib
 import re
 
 import pytest
-from test_book import ALL_NOTEBOOKS, ROOT, load
 
 from rnnbook import seeds
 
-spec = importlib.util.spec_from_file_location("robust", ROOT / "tools" / "robust.py")
-robust = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(robust)
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def robust_tool():
+    """tools/robust.py as a module (a script of the repository, not of the package: the Colab rehearsal
+    copies tests/ alone, so it is loaded by the tests that need it, which are in the book tier)."""
+    spec = importlib.util.spec_from_file_location("robust", ROOT / "tools" / "robust.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 
 # A key, a Flax Rngs, a NumPy generator or a `seed=` argument written with a bare number.
 LITERAL_SEED = re.compile(r"random\.key\(\d|PRNGKey\(|nnx\.Rngs\(\d|default_rng\(\d|\bseed=\d")
@@ -31,8 +39,8 @@ def test_base_seed_is_zero_by_default_and_strided(monkeypatch):
 
 @pytest.mark.book
 def test_every_chapter_takes_its_seeds_from_the_switch():
-    for path in ALL_NOTEBOOKS:
-        code = ["".join(c["source"]) for c in load(path)["cells"] if c["cell_type"] == "code"]
+    for path in sorted((ROOT / "book").glob("*.ipynb")):
+        code = ["".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
         if path.stem == "performance":  # renders stored results: nothing random
             continue
         assert any("SEED = base_seed()" in src for src in code), f"{path.name} never sets SEED = base_seed()"
@@ -40,7 +48,9 @@ def test_every_chapter_takes_its_seeds_from_the_switch():
         assert not literal, f"{path.name} has seeds not derived from SEED: {literal[:3]}"
 
 
+@pytest.mark.book
 def test_robust_lists_each_failed_assert_with_its_line(tmp_path):
+    robust = robust_tool()
     cell = {"cell_type": "code", "source": ["x = 1\n", "assert x > 2, 'x is large'\n"], "metadata": {}}
     traceback = ["\x1b[31mAssertionError\x1b[39m", "\x1b[32m----> 2\x1b[39m assert x > 2, 'x is large'"]
     error = {"output_type": "error", "ename": "AssertionError", "evalue": "x is large", "traceback": traceback}
@@ -61,4 +71,4 @@ def test_robust_lists_each_failed_assert_with_its_line(tmp_path):
     text = robust.report(results, configs, isa_effect=True)
     assert "| t | **1 failed** (1 s) | pass (1 s) |" in text
     assert "t, seed 1, cell 1: AssertionError: x is large `assert x > 2, 'x is large'`" in text
-    assert set(robust.chapters()) == {p.stem for p in ALL_NOTEBOOKS} - {"performance"}
+    assert set(robust.chapters()) == {p.stem for p in (ROOT / "book").glob("*.ipynb")} - {"performance"}
