@@ -393,6 +393,11 @@ CASES = [
         "losses.cross_entropy", lambda: losses.cross_entropy(lambda x: x, (ones(2, 3), jnp.array([[0], [1]]))), "labels"
     ),
     # train ----------------------------------------------------------------------------------
+    case("train.auroc", lambda: train.auroc(np.zeros(3), np.array([True, False])), "scores", "labels", "[n]"),
+    case("train.auroc", lambda: train.auroc(np.zeros(3), np.array([1, 0, 1])), "labels", "booleans"),
+    case("train.auroc", lambda: train.auroc(np.zeros(2), np.array([True, True])), "labels", "one negative"),
+    case("train.auroc", lambda: train.auroc(np.array([0.0, NAN]), np.array([True, False])), "scores", "finite"),
+    case("train.auroc", lambda: train.auroc(np.array(["a", "b"]), np.array([True, False])), "scores", "real"),
     case("train.accuracy", lambda: train.accuracy(jnp.eye(3), jnp.array([[0], [1], [2]])), "labels", "[3]"),
     case("train.accuracy", lambda: train.accuracy(jnp.eye(3), jnp.array([0, 1, 3])), "labels", "outside the classes"),
     case("train.accuracy", lambda: train.accuracy(jnp.eye(3), jnp.array([0.0, 1.0, 2.0])), "labels", "integers"),
@@ -700,6 +705,21 @@ CASES = [
         "pred",
         "[batch, length]",
     ),
+    case("seq2seq.flag_unfamiliar", lambda: seq2seq.flag_unfamiliar(np.zeros((2, 2)), np.zeros(5)), "log_p", "[batch]"),
+    case("seq2seq.flag_unfamiliar", lambda: seq2seq.flag_unfamiliar(np.zeros(2), np.zeros(0)), "reference"),
+    case(
+        "seq2seq.flag_unfamiliar",
+        lambda: seq2seq.flag_unfamiliar(np.zeros(2), np.array([0.0, NAN])),
+        "reference",
+        "finite",
+    ),
+    case("seq2seq.flag_unfamiliar", lambda: seq2seq.flag_unfamiliar(np.array([NAN]), np.zeros(3)), "log_p", "finite"),
+    case(
+        "seq2seq.flag_unfamiliar",
+        lambda: seq2seq.flag_unfamiliar(np.zeros(2), np.zeros(3), false_alarm=1.0),
+        "false_alarm",
+    ),
+    case("seq2seq.flag_unfamiliar", lambda: seq2seq.flag_unfamiliar(np.zeros(2, int), np.zeros(3)), "log_p", "float"),
     # nnlm -----------------------------------------------------------------------------------
     case("nnlm.init_nnlm", lambda: nnlm.init_nnlm(KEY, 5, 0), "context"),
     case(
@@ -807,6 +827,27 @@ CASES = [
         "src_length",
     ),
     case("data.date_batch", lambda: data.date_batch(data.dates(2, 0), None, None), "src_vocab", exc=TypeError),
+    case("data.read_date", lambda: data.read_date(list("2021-03-04")), "`text`", exc=TypeError),
+    case("data.read_dates", lambda: data.read_dates(np.zeros((2, 3), int), None), "tgt_vocab", exc=TypeError),
+    case(
+        "data.read_dates",
+        lambda: data.read_dates(np.zeros(3, int), data.date_vocabs(data.dates(2, 0), 1)[1]),
+        "tokens",
+        "[batch, length]",
+    ),
+    case(
+        "data.read_dates",
+        lambda: data.read_dates(np.full((2, 3), 99), data.date_vocabs(data.dates(2, 0), 1)[1]),
+        "tokens",
+        "99",
+        "outside the target vocabulary",
+    ),
+    case(
+        "data.read_dates",
+        lambda: data.read_dates(np.zeros((2, 3)), data.date_vocabs(data.dates(2, 0), 1)[1]),
+        "tokens",
+        "int",
+    ),
     case("data.copy_task", lambda: data.copy_task(KEY, 2, 5, 3), "min_len"),
     case("data.copy_task", lambda: data.copy_task(KEY, 2, 1, 3, offset=-1), "offset"),
     case("data.bit_copy", lambda: data.bit_copy(KEY, 2, 1, 3, bits=0), "bits"),
@@ -931,6 +972,7 @@ EXEMPT = {
     "seq2seq.BeamState": "a NamedTuple, the state of beam_search's loop",
     "seq2seq.EncoderDecoder": "a Protocol (an interface), never called",
     "data.DateExample": "a NamedTuple that dates() makes",
+    "data.DateReading": "a NamedTuple that read_date() makes",
 }
 
 
@@ -966,3 +1008,58 @@ def test_every_public_function_has_a_bad_input_case():
                 continue
             missing.append(f"{module_name}.{name}")
     assert not missing, f"public functions with no row in tests/test_bad_inputs.py CASES: {missing}"
+
+
+# ------------------------------------------------------------------ value checks inside jit
+def _transformer_loss_and_bad_batch():
+    model = transformer.Transformer(20, 20, d_model=8, heads=2, layers=1, d_ff=16, max_len=12, rngs=nnx.Rngs(0))
+    batch = data.copy_task(KEY, 3, 2, 6)
+    graphdef, state = nnx.split(model)
+    loss = lambda state, batch: seq2seq.loss_fn(nnx.merge(graphdef, state), batch)
+    return loss, state, batch, dict(batch, src=batch["src"].at[0, 0].set(25))
+
+
+@pytest.mark.slow
+def test_value_checks_inside_jit_compile_away_unless_checkified(monkeypatch):
+    """The debug flag costs nothing: the compiled program with the traced checks equals the one without."""
+    loss, state, batch, _ = _transformer_loss_and_bad_batch()
+    grad = jax.grad(loss)
+    with_checks = jax.jit(grad).lower(state, batch).compile().as_text()
+    monkeypatch.setattr(rnnbook._checks, "traced_check", lambda *args: None)
+    without = jax.jit(grad).lower(state, batch).compile().as_text()
+    drop_names = lambda text: "\n".join(line for line in text.splitlines() if not line.startswith("HloModule"))
+    assert drop_names(with_checks) == drop_names(without)
+
+
+@pytest.mark.slow
+def test_value_checks_fire_inside_jit_under_checkify():
+    from jax.experimental import checkify
+
+    loss, state, _, bad = _transformer_loss_and_bad_batch()
+    assert not np.isfinite(float(jax.jit(loss)(state, bad)))  # without the flag: JAX's NaN, no error
+    err, _ = checkify.checkify(jax.jit(loss), errors=checkify.user_checks)(state, bad)
+    assert "src has a token id outside the vocabulary [0, 20) (checked inside jit): ids from" in err.get()
+    assert "to 25" in err.get()
+    # lengths and finite inputs, inside scan and vmap
+    layer = layers.Recurrent("lstm", 3, 4, rngs=nnx.Rngs(0))
+    run = lambda xs, lengths: layer(xs, lengths)[1]
+    err, _ = checkify.checkify(jax.jit(run), errors=checkify.user_checks)(XS, jnp.array([5, 0]))
+    assert "lengths must lie in [1, time=5]" in err.get() and "from 0 to 5" in err.get()
+    err, _ = checkify.checkify(jax.jit(jax.vmap(run)), errors=checkify.user_checks)(
+        jnp.stack([XS, XS.at[1, 2, 0].set(NAN)]), jnp.stack([LENGTHS, LENGTHS])
+    )
+    assert "xs contains NaN or infinite values (checked inside jit)" in err.get()
+    err, _ = checkify.checkify(jax.jit(run), errors=checkify.user_checks)(XS, LENGTHS)
+    assert err.get() is None
+
+
+@pytest.mark.slow
+def test_fit_with_checks_names_the_bad_ids_inside_jit():
+    model = transformer.Transformer(20, 20, d_model=8, heads=2, layers=1, d_ff=16, max_len=12, rngs=nnx.Rngs(0))
+    good = data.copy_task(KEY, 4, 2, 6)
+    bad = dict(good, tgt_out=good["tgt_out"].at[1, 0].set(-3))
+    run = dict(key=KEY, epochs=1, steps_per_epoch=2, progress=False)
+    # minibatches index the data with a traced draw: the batch's ids are not known while tracing
+    train.fit(model, seq2seq.loss_fn, train.minibatches(good, 4), checks=True, **run)  # clean data passes
+    with pytest.raises(ValueError, match=r"checks=True.*tgt_out` has an id outside the vocabulary.*from -3"):
+        train.fit(model, seq2seq.loss_fn, train.minibatches(bad, 4), checks=True, **run)

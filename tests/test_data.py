@@ -1,5 +1,8 @@
 """Task generators: their targets follow their definitions, and they are deterministic."""
 
+import datetime
+import re
+
 import jax
 import numpy as np
 import pytest
@@ -144,3 +147,54 @@ def test_date_vocabs_and_batch_frame_targets_for_the_decoder():
         data.date_batch(train[:5], src_vocab, tgt_vocab, src_length=3)
     with pytest.raises(ValueError, match="at least one"):
         data.date_vocabs([])
+
+
+def test_tokenize_date_splits_scripts_without_spaces_into_characters():
+    # Chinese and Japanese dates have no spaces: one \w+ word would be one <UNK>.
+    assert data.tokenize_date("2021年3月4日") == ["2021", "年", "3", "月", "4", "日"]
+    assert data.tokenize_date("2021年3月4日木曜日")[6:] == ["木", "曜", "日"]
+    assert data.tokenize_date("2021년 3월 4일") == ["2021", "년", "3", "월", "4", "일"]  # digits split from Hangul
+    assert data.tokenize_date("4\u200f/3\u200f/2021") == ["4", "/", "3", "/", "2021"]  # Arabic RTL marks dropped
+    # the six training locales tokenise as before: words, numbers, punctuation
+    assert data.tokenize_date("Donnerstag, 4. März 2021") == ["Donnerstag", ",", "4", ".", "März", "2021"]
+    assert data.tokenize_date("jeudi 4 mars 2021") == ["jeudi", "4", "mars", "2021"]
+    for ex in data.dates(300, seed=0):
+        assert ex.source[1:] == re.findall(r"\w+|[^\w\s]", ex.text)
+    ja = data.dates(50, seed=0, locales=("ja_JP",), formats=("long",))
+    assert all(len(t) == 1 for ex in ja for t in ex.source[1:] if not t.isdigit())
+
+
+def test_read_date_reports_outputs_that_name_no_day():
+    assert data.read_date("2021-03-04") == data.DateReading("2021-03-04", datetime.date(2021, 3, 4), "")
+    assert data.read_date("2008-02-29").date == datetime.date(2008, 2, 29)  # a leap year
+    bad = {
+        "2007-02-29": "day 29 is not in February 2007, which has 28 days",
+        "2000-04-31": "day 31 is not in April 2000, which has 30 days",
+        "1999-12-00": "day 00 is not in December 1999",
+        "1987-13-02": "month 13 does not exist",
+        "1987-00-02": "month 00 does not exist",
+        "0000-01-01": "year 0000 does not exist",
+        "2021-03-041": "not of the form YYYY-MM-DD",
+        "2021-3-4": "not of the form YYYY-MM-DD",
+        "": "not of the form YYYY-MM-DD",
+        "\u0662\u0660\u0662\u0661-03-04": "not of the form YYYY-MM-DD",  # Arabic-Indic digits are not ISO
+    }
+    for text, problem in bad.items():
+        reading = data.read_date(text)
+        assert reading.date is None and reading.text == text and problem in reading.problem, (text, reading)
+
+
+def test_read_dates_reads_decoder_output_up_to_eos():
+    from rnnbook.vocab import EOS, PAD, UNK
+
+    _, tgt_vocab = data.date_vocabs(data.dates(200, seed=0))
+    rows = [tgt_vocab.encode(list(text), eos=True) for text in ["2021-03-04", "2007-02-31", "1999-1"]]
+    tokens = np.full((4, 11), PAD)
+    for i, row in enumerate(rows):
+        tokens[i, : len(row)] = row
+    tokens[3] = tgt_vocab.encode(list("2021-03-04"), eos=False).tolist() + [UNK]  # no <EOS> in 11 steps
+    readings = data.read_dates(tokens, tgt_vocab)
+    assert [r.text for r in readings] == ["2021-03-04", "2007-02-31", "1999-1", "2021-03-04<UNK>"]
+    assert readings[0].date == datetime.date(2021, 3, 4) and [r.date for r in readings[1:]] == [None] * 3
+    assert "February 2007" in readings[1].problem and "YYYY-MM-DD" in readings[2].problem
+    assert int(tokens[0, 10]) == EOS

@@ -341,3 +341,10 @@ def test_attention_model_learns_to_copy():
     tokens, _, _ = seq2seq.greedy_decode(m, val["src"], val["src_len"], 9)
     acc = seq2seq.exact_match(tokens, val["tgt_out"]).mean()
     assert acc > 0.95, (acc, hist.val_loss)
+
+
+def test_flag_unfamiliar_flags_the_chosen_share_of_the_reference():
+    reference = np.linspace(-2.0, 0.0, 1001)
+    assert seq2seq.flag_unfamiliar(reference, reference, false_alarm=0.05).mean() == pytest.approx(0.05, abs=0.002)
+    flags = seq2seq.flag_unfamiliar(np.array([-5.0, -1.0, -0.01]), reference, false_alarm=0.01)
+    assert flags.tolist() == [True, False, False]

@@ -172,3 +172,15 @@ def test_minibatches_checks_and_draws():
         train.minibatches((x, y[:3]), 5)
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
         train.minibatches((x, y), 0)
+
+
+def test_auroc_is_the_share_of_positive_negative_pairs_ranked_right():
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 5, 60).astype(float)  # many ties
+    labels = rng.random(60) < 0.4
+    pos, neg = scores[labels], scores[~labels]
+    pairs = (pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean()
+    assert train.auroc(scores, labels) == pytest.approx(pairs, abs=1e-12)
+    assert train.auroc(np.arange(4.0), np.array([False, False, True, True])) == 1.0
+    assert train.auroc(-np.arange(4.0), np.array([False, False, True, True])) == 0.0
+    assert train.auroc(np.zeros(4), np.array([False, False, True, True])) == 0.5

@@ -10,16 +10,28 @@ wrong Python type (a string where a number is meant) raises ``TypeError``; every
 **Checks under ``jit``.** Shapes and dtypes are known while JAX traces a function, so shape and
 dtype checks run everywhere: eagerly, under ``jit``, ``grad``, ``vmap`` and inside ``lax.scan``.
 Value checks (ids inside ``[0, vocab)``, lengths in ``[1, T]``, probabilities in ``[0, 1]``,
-finite inputs) need the numbers themselves; they run only on concrete arrays (:func:`concrete`
-returns None for a tracer) and are skipped silently inside a traced function, where JAX's own
-behaviour applies (an out-of-range index is clamped, a NaN propagates). An array that a jitted
-function closes over is concrete while it is traced, so it is checked once, at trace time, not
-per call. A value check costs one host copy of the checked array, so the package makes them once at the
-entry point, never inside a step that runs per training step. Training catches what slips
-through there: :func:`rnnbook.train.fit` re-checks, eagerly, the batches of an epoch whose loss
-became NaN or infinite, and says whether the data (a value check failing, a NaN input, a loss
-that is already non-finite at the epoch's starting parameters) or the optimisation (divergence)
-is at fault.
+finite inputs) need the numbers themselves; on concrete arrays they run at once (:func:`concrete`
+returns None for a tracer). An array that a jitted function closes over is concrete while it is
+traced, so it is checked once, at trace time, not per call. A value check costs one host copy of the
+checked array, so the package makes them once at the entry point, never inside a step that runs per
+training step.
+
+Inside a traced function the checks that matter for training (ids inside the vocabulary, lengths,
+finite inputs) are recorded as ``jax.experimental.checkify.debug_check``: the **debug flag**. By
+default they do nothing and cost nothing (XLA removes the dead predicate: the compiled program is
+the same, ``tests/test_bad_inputs.py`` compares it), and JAX's own behaviour applies (an
+out-of-range gather index is clamped or filled with NaN, a NaN propagates). Turned on, they raise
+with the same message as the eager check, from inside ``jit``, ``scan`` and ``vmap``:
+
+* ``rnnbook.train.fit(..., checks=True)`` runs every epoch under ``checkify`` and raises
+  ``ValueError`` at the end of the first epoch in which a check failed;
+* any function: ``err, out = checkify.checkify(f, errors=checkify.user_checks)(*args)``, then
+  ``err.throw()``.
+
+Without the flag, training still catches what slips through:
+:func:`rnnbook.train.fit` re-checks, eagerly, the batches of an epoch whose loss became NaN or
+infinite, and says whether the data (a value check failing, a NaN input, a loss that is already
+non-finite at the epoch's starting parameters) or the optimisation (divergence) is at fault.
 """
 
 from __future__ import annotations
@@ -27,7 +39,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+from jax.experimental import checkify
 
 from ._types import Array, ArrayLike
 
@@ -50,6 +64,7 @@ __all__ = [
     "check_type",
     "concrete",
     "shape_of",
+    "traced_check",
 ]
 
 
@@ -58,6 +73,14 @@ def concrete(x: ArrayLike) -> np.ndarray | None:
     if isinstance(x, jax.core.Tracer):
         return None
     return np.asarray(x)
+
+
+def traced_check(ok: Array, message: str, *args: Array) -> None:
+    """Inside a traced function: a value check that runs only under ``checkify`` (the debug flag).
+
+    ``message`` may hold ``{}`` placeholders for ``args`` (traced values, e.g. the offending minimum).
+    """
+    checkify.debug_check(ok, message, *args)
 
 
 def shape_of(x: object) -> tuple[int, ...] | None:
@@ -119,15 +142,31 @@ def check_dtype(x: object, name: str, kind: str) -> None:
 def check_finite(x: ArrayLike, name: str) -> None:
     """A concrete ``x`` may hold no NaN or infinity (skipped for a tracer, inside jit)."""
     value = concrete(x)
-    if value is not None and np.issubdtype(value.dtype, np.inexact) and not np.all(np.isfinite(value)):
+    if value is None:
+        if jnp.issubdtype(x.dtype, jnp.inexact):
+            traced_check(
+                jnp.all(jnp.isfinite(x)),
+                f"`{name}` must be finite, got {{}} NaN or infinite values",
+                jnp.sum(~jnp.isfinite(x)),
+            )
+        return
+    if np.issubdtype(value.dtype, np.inexact) and not np.all(np.isfinite(value)):
         raise ValueError(f"`{name}` must be finite, got {int(np.sum(~np.isfinite(value)))} NaN or infinite values")
+
+
+def _traced_ids(ids: Array, vocab_size: int, message: str) -> None:
+    if ids.size:
+        ok = jnp.all((ids >= 0) & (ids < vocab_size))
+        traced_check(ok, message + " (checked inside jit): ids from {} to {}", jnp.min(ids), jnp.max(ids))
 
 
 def check_ids(ids: ArrayLike, vocab_size: int, name: str, what: str = "the vocabulary") -> None:
     """``ids`` (any shape) must be integer ids in ``[0, vocab_size)`` (the range only on concrete values)."""
     check_dtype(ids, name, "int")
     value = concrete(ids)
-    if value is not None and value.size and (value.min() < 0 or value.max() >= vocab_size):
+    if value is None:
+        _traced_ids(ids, vocab_size, f"`{name}` has an id outside {what} [0, {vocab_size})")
+    elif value.size and (value.min() < 0 or value.max() >= vocab_size):
         bad = value[(value < 0) | (value >= vocab_size)]
         raise ValueError(f"`{name}` has id {int(bad.flat[0])} outside {what} [0, {vocab_size})")
 
@@ -193,7 +232,9 @@ def check_sequence(xs: ArrayLike, input_size: int, name: str = "xs") -> None:
         raise ValueError(f"{name} has {features} features per step but the layer expects input_size={input_size}")
     check_dtype(xs, name, "float")
     value = concrete(xs)
-    if value is not None and not np.all(np.isfinite(value)):
+    if value is None:
+        traced_check(jnp.all(jnp.isfinite(xs)), f"{name} contains NaN or infinite values (checked inside jit)")
+    elif not np.all(np.isfinite(value)):
         raise ValueError(f"{name} contains NaN or infinite values")
 
 
@@ -205,7 +246,11 @@ def check_lengths(lengths: ArrayLike, batch: int, time: int, name: str = "length
     if not np.issubdtype(np.dtype(lengths.dtype), np.integer):
         raise ValueError(f"{name} must be integers, got dtype {lengths.dtype}")
     value = concrete(lengths)
-    if value is not None and (value.min() < 1 or value.max() > time):
+    if value is None:
+        ok = jnp.all((lengths >= 1) & (lengths <= time))
+        message = f"{name} must lie in [1, time={time}] (checked inside jit), got values from {{}} to {{}}"
+        traced_check(ok, message, jnp.min(lengths), jnp.max(lengths))
+    elif value.min() < 1 or value.max() > time:
         raise ValueError(
             f"{name} must lie in [1, time={time}] (a sequence has at least one real step), "
             f"got values from {value.min()} to {value.max()}"
@@ -235,7 +280,9 @@ def check_token_ids(ids: ArrayLike, vocab_size: int, name: str) -> None:
     if not np.issubdtype(np.dtype(ids.dtype), np.integer):
         raise ValueError(f"{name} must be integer token ids, got dtype {ids.dtype}")
     value = concrete(ids)
-    if value is not None and value.size and (value.min() < 0 or value.max() >= vocab_size):
+    if value is None:
+        _traced_ids(ids, vocab_size, f"{name} has a token id outside the vocabulary [0, {vocab_size})")
+    elif value.size and (value.min() < 0 or value.max() >= vocab_size):
         bad = value[(value < 0) | (value >= vocab_size)]
         raise ValueError(f"{name} has token id {int(bad[0])} outside the vocabulary [0, {vocab_size})")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import gzip
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from importlib.resources import files
 from typing import NamedTuple
@@ -27,6 +28,7 @@ from ._checks import (
     check_key,
     check_positive_int,
     check_probability,
+    check_shape,
 )
 from ._types import Array, ArrayLike, Key
 from .seq2seq import make_batch
@@ -41,6 +43,7 @@ __all__ = [
     "VOCAB",
     "CharVocab",
     "DateExample",
+    "DateReading",
     "adding_problem",
     "bit_copy",
     "copy_task",
@@ -49,6 +52,8 @@ __all__ = [
     "dates",
     "delayed_echo",
     "flipflop",
+    "read_date",
+    "read_dates",
     "reviews",
     "shakespeare",
     "shakespeare_milton",
@@ -323,12 +328,23 @@ DATE_FORMATS = ("short", "medium", "long", "full")
 DATE_LOCALES = ("en_US", "en_GB", "fr_FR", "de_DE", "es_ES", "it_IT")
 
 
+# Scripts written without spaces between words: Japanese kana, CJK ideographs, Thai. Their
+# characters are tokens of their own; otherwise "2021年3月4日" would be one word, one <UNK>.
+_NO_SPACE = "\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_DATE_TOKEN = re.compile(rf"\d+|[{_NO_SPACE}]|[^\W\d{_NO_SPACE}]+|[^\w\s]")
+
+
 def tokenize_date(text: str) -> list[str]:
-    """Split a written date into words, numbers and punctuation: "4. März 2021" -> [4, ., März, 2021]."""
+    """Split a written date into words, numbers and punctuation: "4. März 2021" -> [4, ., März, 2021].
+
+    Digits are split from letters ("2021년" -> [2021, 년]); in scripts written without spaces
+    (Chinese, Japanese, Thai) every character is a token ("2021年3月4日" -> [2021, 年, 3, 月, 4,
+    日]); invisible format characters (the right-to-left marks of Arabic dates) are dropped.
+    """
     if not isinstance(text, str):
         raise TypeError(f"`text` must be a string, got {type(text).__name__}")
-
-    return re.findall(r"\w+|[^\w\s]", text)
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    return _DATE_TOKEN.findall(text)
 
 
 class DateExample(NamedTuple):
@@ -448,6 +464,69 @@ def date_batch(
         tgt_length=tgt_length,
     )
     return {name: jnp.asarray(value) for name, value in batch.items()}
+
+
+class DateReading(NamedTuple):
+    """What a date model wrote, read as a date: :func:`read_date`."""
+
+    text: str  # the output as written, special tokens removed: "2007-02-31"
+    date: datetime.date | None  # the day it names; None when it names none
+    problem: str  # "" for a valid ISO date, else why it is not one: "day 31 is not in February 2007 ..."
+
+
+_ISO = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
+def read_date(text: str) -> DateReading:
+    """Read a model's output as an ISO date, reporting an output that names no day.
+
+    A decoder writes one character at a time and nothing stops it from writing "2007-02-31" or
+    "1987-13-02"; returned as text, such an output looks like an answer. Here it comes back with
+    ``date=None`` and a ``problem`` that says what is wrong (the form, the month, the day).
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"`text` must be a string, got {type(text).__name__}")
+    match = _ISO.fullmatch(text)
+    if match is None:
+        return DateReading(text, None, f"{text!r} is not of the form YYYY-MM-DD")
+    year, month, day = (int(g) for g in match.groups())
+    if year < 1:
+        return DateReading(text, None, "year 0000 does not exist (the calendar starts at year 1)")
+    if not 1 <= month <= 12:
+        return DateReading(text, None, f"month {month:02d} does not exist")
+    last = (datetime.date(year + month // 12, month % 12 + 1, 1) - datetime.timedelta(days=1)).day
+    if not 1 <= day <= last:
+        name = _MONTHS[month - 1]
+        return DateReading(text, None, f"day {day:02d} is not in {name} {year:04d}, which has {last} days")
+    return DateReading(text, datetime.date(year, month, day), "")
+
+
+def read_dates(tokens: ArrayLike, tgt_vocab: Vocab) -> list[DateReading]:
+    """:func:`read_date` for each row of decoder output ``tokens [batch, length]`` (up to ``<EOS>``).
+
+    An output that holds a special token (``<UNK>``, or no ``<EOS>`` in ``length`` steps: then it
+    is read as far as it goes) is reported by the form check.
+    """
+    if not isinstance(tgt_vocab, Vocab):
+        raise TypeError(f"`tgt_vocab` must be a rnnbook.vocab.Vocab (date_vocabs), got {type(tgt_vocab).__name__}")
+    tokens = np.asarray(tokens)
+    check_shape(tokens, "tokens", batch=None, length=None)
+    check_ids(tokens, len(tgt_vocab), "tokens", "the target vocabulary")
+    return [read_date("".join(tgt_vocab.decode(row))) for row in tokens]
 
 
 def copy_task(

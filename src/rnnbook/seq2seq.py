@@ -34,6 +34,7 @@ from flax import nnx
 
 from ._checks import (
     check_dtype,
+    check_finite,
     check_ids,
     check_key,
     check_lengths,
@@ -58,6 +59,7 @@ __all__ = [
     "attend",
     "beam_search",
     "exact_match",
+    "flag_unfamiliar",
     "greedy_decode",
     "loss_fn",
     "make_batch",
@@ -581,6 +583,28 @@ def sequence_log_prob(model: EncoderDecoder, src: Array, src_len: Array, tokens:
     picked = jnp.take_along_axis(logp, tokens[..., None], -1)[..., 0]
     ended_before = jnp.cumsum(tokens == EOS, axis=1) - (tokens == EOS)
     return jnp.sum(jnp.where(ended_before == 0, picked, 0.0), axis=1)
+
+
+def flag_unfamiliar(log_p: ArrayLike, reference: ArrayLike, false_alarm: float = 0.01) -> np.ndarray:
+    """Flag outputs the model is unusually unsure of: input unlike anything it was trained on.
+
+    ``log_p [batch]``: the log-probabilities a decoder returned for its outputs
+    (:func:`greedy_decode`, :func:`beam_search`); ``reference [n]``: the same for inputs known to
+    be like the training data (a validation set). An output is flagged when its ``log_p`` lies
+    below the ``false_alarm`` quantile of the reference, so that about that share of familiar
+    inputs is flagged. Returns ``[batch]`` booleans.
+    """
+    log_p, reference = np.asarray(log_p), np.asarray(reference)
+    check_shape(log_p, "log_p", batch=None)
+    check_shape(reference, "reference", n=None)
+    if reference.size == 0:
+        raise ValueError("`reference` must hold at least one log-probability (of a validation set)")
+    check_dtype(log_p, "log_p", "float")
+    check_dtype(reference, "reference", "float")
+    check_finite(log_p, "log_p")
+    check_finite(reference, "reference")
+    check_probability(false_alarm, "false_alarm", open_low=True, open_high=True)
+    return log_p < np.quantile(reference, false_alarm)
 
 
 def exact_match(pred: ArrayLike, tgt_out: ArrayLike) -> np.ndarray:

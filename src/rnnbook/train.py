@@ -18,13 +18,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import scipy.stats
 from flax import nnx
+from jax.experimental import checkify
 from tqdm import tqdm
 
 from ._checks import check_finite, check_ids, check_key, check_positive_int, concrete
 from ._types import Array, ArrayLike, Key, PyTree
 
-__all__ = ["History", "accuracy", "fit", "minibatches", "progress", "replicate", "shard_batch"]
+__all__ = ["History", "accuracy", "auroc", "fit", "minibatches", "progress", "replicate", "shard_batch"]
 
 
 @dataclasses.dataclass
@@ -159,6 +161,7 @@ def fit(
     desc: str = "training",
     mesh: jax.sharding.Mesh | None = None,
     batch_axis: str = "data",
+    checks: bool = False,
 ) -> tuple[Any, History]:
     """Train ``model`` to minimise ``loss_fn(model, batch)``; return ``(trained model, History)``.
 
@@ -179,8 +182,13 @@ def fit(
       The step function is the same; with the same key, the losses equal the single-device run
       up to the order of floating-point sums.
 
+    * ``checks``: the debug flag: run every epoch under ``checkify``, so that the package's value
+      checks (ids in the vocabulary, lengths, finite inputs) run inside ``jit`` too; the first
+      epoch in which one fails raises ``ValueError`` with its message. Slower; for debugging
+      (:mod:`rnnbook._checks` says how the checks work under ``jit``).
+
     One epoch is ``steps_per_epoch`` optimizer steps scanned inside one ``jit``, where the package's
-    value checks (ids in the vocabulary, finite inputs) cannot run. A loss that becomes NaN or
+    value checks (ids in the vocabulary, finite inputs) do not run unless ``checks``. A loss that becomes NaN or
     infinite stops training, and the epoch's batches are then checked again, eagerly, with the
     parameters the epoch started from: a batch that holds NaN or fails a value check raises a
     ``ValueError`` that says the data is at fault (and which batch); a batch whose loss is already
@@ -217,7 +225,6 @@ def fit(
         if val_batch is not None:
             val_batch = shard_batch(val_batch, mesh, batch_axis)
 
-    @jax.jit
     def run_epoch(params, opt_state, key):
         def step(carry, k):
             params, opt_state = carry
@@ -229,6 +236,10 @@ def fit(
         (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), keys)
         return params, opt_state, losses.mean()
 
+    if checks:
+        checked_epoch = jax.jit(checkify.checkify(run_epoch, errors=checkify.user_checks))
+    else:
+        run_epoch = jax.jit(run_epoch)
     val_loss = jax.jit(loss_of)
     history = History()
     best = (float("inf"), params)
@@ -245,7 +256,16 @@ def fit(
     for epoch in bar:
         key, sub = jax.random.split(key)
         before = params
-        params, opt_state, loss = run_epoch(params, opt_state, sub)
+        if checks:
+            err, (params, opt_state, loss) = checked_epoch(params, opt_state, sub)
+            if err.get() is not None:
+                bar.close()
+                raise ValueError(
+                    f"a value check failed inside jit in epoch {epoch + 1} (fit with checks=True): the data is at "
+                    f"fault: {err.get()}"
+                )
+        else:
+            params, opt_state, loss = run_epoch(params, opt_state, sub)
         loss = float(loss)
         if not np.isfinite(loss):
             bar.close()
@@ -345,3 +365,28 @@ def accuracy(logits: Array, labels: ArrayLike) -> float:
     check_ids(labels, shape[-1], "labels", "the classes")
     check_finite(logits, "logits")
     return float(jnp.mean(jnp.argmax(logits, -1) == labels))
+
+
+def auroc(scores: ArrayLike, labels: ArrayLike) -> float:
+    """Area under the ROC curve: the probability that a random positive scores above a random negative.
+
+    ``scores [n]`` (higher means "more likely positive"), ``labels [n]`` booleans (True: positive).
+    Ties count one half (the Mann-Whitney U statistic, from average ranks). 0.5 is chance, 1 a
+    perfect separation. Needs at least one positive and one negative.
+    """
+    scores, labels = np.asarray(scores), np.asarray(labels)
+    if scores.ndim != 1 or labels.shape != scores.shape:
+        raise ValueError(
+            f"`scores` and `labels` must both have shape [n]; got {list(scores.shape)} and {list(labels.shape)}"
+        )
+    if labels.dtype != np.bool_:
+        raise ValueError(f"`labels` must be booleans (True for a positive), got dtype {labels.dtype}")
+    if not np.issubdtype(scores.dtype, np.number) or np.issubdtype(scores.dtype, np.complexfloating):
+        raise ValueError(f"`scores` must be real numbers, got dtype {scores.dtype}")
+    check_finite(scores, "scores")
+    n_pos = int(labels.sum())
+    n_neg = labels.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError(f"`labels` must hold at least one positive and one negative; got {n_pos} and {n_neg}")
+    ranks = scipy.stats.rankdata(scores)  # average ranks: ties count one half
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
