@@ -78,12 +78,13 @@ notebooks: $(STAMP)
 	$(EXECUTE) book/performance.ipynb
 
 # Speed against peers, measured in one run on this machine (not part of `make test`): the LSTM layer
-# vs torch.nn.LSTM and Flax, word2vec vs gensim, and every chapter's time against its budget (from
+# vs torch.nn.LSTM and Flax, word2vec vs gensim, the input checks on vs off, and every chapter's time against its budget (from
 # the stored notebooks and the last `make test`'s _build/test-report.xml). Writes benchmarks/results/,
 # which the Performance appendix renders.
 benchmarks: $(STAMP)
 	$(PY) benchmarks/lstm.py
 	$(PY) benchmarks/word2vec.py
+	$(PY) benchmarks/checks.py
 	$(PY) benchmarks/chapters.py
 
 # Do the claims hold for other seeds and machines? Every chapter (asserts on, outputs not compared) once

@@ -36,7 +36,7 @@ non-finite at the epoch's starting parameters) or the optimisation (divergence) 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import jax
 import jax.numpy as jnp
@@ -75,11 +75,14 @@ def concrete(x: ArrayLike) -> np.ndarray | None:
     return np.asarray(x)
 
 
-def traced_check(ok: Array, message: str, *args: Array) -> None:
+def traced_check(predicate: Callable[[], tuple[Array, ...]], message: str) -> None:
     """Inside a traced function: a value check that runs only under ``checkify`` (the debug flag).
 
-    ``message`` may hold ``{}`` placeholders for ``args`` (traced values, e.g. the offending minimum).
+    ``predicate()`` returns ``(ok, *args)``: a traced boolean and the values that fill the ``{}``
+    placeholders of ``message`` (e.g. the offending minimum). It is called here, so that code that
+    replaces this function (the benchmark of the checks' cost) skips the predicate too.
     """
+    ok, *args = predicate()
     checkify.debug_check(ok, message, *args)
 
 
@@ -145,9 +148,8 @@ def check_finite(x: ArrayLike, name: str) -> None:
     if value is None:
         if jnp.issubdtype(x.dtype, jnp.inexact):
             traced_check(
-                jnp.all(jnp.isfinite(x)),
+                lambda: (jnp.all(jnp.isfinite(x)), jnp.sum(~jnp.isfinite(x))),
                 f"`{name}` must be finite, got {{}} NaN or infinite values",
-                jnp.sum(~jnp.isfinite(x)),
             )
         return
     if np.issubdtype(value.dtype, np.inexact) and not np.all(np.isfinite(value)):
@@ -156,8 +158,10 @@ def check_finite(x: ArrayLike, name: str) -> None:
 
 def _traced_ids(ids: Array, vocab_size: int, message: str) -> None:
     if ids.size:
-        ok = jnp.all((ids >= 0) & (ids < vocab_size))
-        traced_check(ok, message + " (checked inside jit): ids from {} to {}", jnp.min(ids), jnp.max(ids))
+        traced_check(
+            lambda: (jnp.all((ids >= 0) & (ids < vocab_size)), jnp.min(ids), jnp.max(ids)),
+            message + " (checked inside jit): ids from {} to {}",
+        )
 
 
 def check_ids(ids: ArrayLike, vocab_size: int, name: str, what: str = "the vocabulary") -> None:
@@ -233,7 +237,9 @@ def check_sequence(xs: ArrayLike, input_size: int, name: str = "xs") -> None:
     check_dtype(xs, name, "float")
     value = concrete(xs)
     if value is None:
-        traced_check(jnp.all(jnp.isfinite(xs)), f"{name} contains NaN or infinite values (checked inside jit)")
+        traced_check(
+            lambda: (jnp.all(jnp.isfinite(xs)),), f"{name} contains NaN or infinite values (checked inside jit)"
+        )
     elif not np.all(np.isfinite(value)):
         raise ValueError(f"{name} contains NaN or infinite values")
 
@@ -247,9 +253,10 @@ def check_lengths(lengths: ArrayLike, batch: int, time: int, name: str = "length
         raise ValueError(f"{name} must be integers, got dtype {lengths.dtype}")
     value = concrete(lengths)
     if value is None:
-        ok = jnp.all((lengths >= 1) & (lengths <= time))
-        message = f"{name} must lie in [1, time={time}] (checked inside jit), got values from {{}} to {{}}"
-        traced_check(ok, message, jnp.min(lengths), jnp.max(lengths))
+        traced_check(
+            lambda: (jnp.all((lengths >= 1) & (lengths <= time)), jnp.min(lengths), jnp.max(lengths)),
+            f"{name} must lie in [1, time={time}] (checked inside jit), got values from {{}} to {{}}",
+        )
     elif value.min() < 1 or value.max() > time:
         raise ValueError(
             f"{name} must lie in [1, time={time}] (a sequence has at least one real step), "
