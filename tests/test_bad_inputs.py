@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+import scipy.sparse
 from flax import nnx
 
 import rnnbook
@@ -224,6 +225,18 @@ CASES = [
         lambda: rnn.bptt_grads(elman(), rnn.init_readout(KEY, 4, 1), XS.at[1, 1, 1].set(jnp.inf), ones(2, 5, 1)),
         "NaN or infinite",
     ),
+    case("rnn.rtrl_grads", lambda: rnn.rtrl_grads(elman(), rnn.init_readout(KEY, 4, 1), XS, ones(2, 4, 1)), "targets"),
+    case(
+        "rnn.rtrl_grads",
+        lambda: rnn.rtrl_grads(elman(), rnn.init_readout(KEY, 4, 1), XS.at[0, 2, 1].set(NAN), ones(2, 5, 1)),
+        "NaN or infinite",
+    ),
+    case(
+        "rnn.rtrl_grads",
+        lambda: rnn.rtrl_grads(elman(), rnn.init_readout(KEY, 4, 1), XS, ones(2, 5, 1), h0=ones(2, 3)),
+        "h0",
+    ),
+    case("rnn.rtrl_grads", lambda: rnn.rtrl_grads(elman(), {"W": ones(4, 1)}, XS, ones(2, 5, 1)), "`readout`"),
     case(
         "rnn.carry_gradients",
         lambda: rnn.carry_gradients(rnn.elman_cell, elman(), XS, ones(2, 4), lambda ys, c: ys.sum()),
@@ -938,6 +951,42 @@ CASES = [
         "vectors",
         "one row per word",
     ),
+    case(
+        "word2vec.similarity_difference",
+        lambda: w2v.similarity_difference(np.ones((4, 2)), np.ones((9, 2)), word_vocab(), [("a", "b", 1.0)], 0),
+        "vectors",
+        "one row per word",
+    ),
+    case(
+        "word2vec.similarity_difference",
+        lambda: w2v.similarity_difference(np.ones((4, 2)), np.ones((4, 2)), word_vocab(), [("a", "b", 1.0)], 0),
+        "pairs",
+        "at least 3",
+    ),
+    case(
+        "word2vec.similarity_difference",
+        lambda: w2v.similarity_difference(np.ones((4, 2)), np.ones((4, 2)), word_vocab(), [("a", "b", 1.0)] * 3, -1),
+        "seed",
+    ),
+    case(
+        "word2vec.similarity_difference",
+        lambda: w2v.similarity_difference(np.ones((4, 2)), np.ones((4, 2)) * NAN, word_vocab(), [("a", "b", 1.0)], 0),
+        "vectors",
+        "finite",
+    ),
+    case("word2vec.cooccurrence", lambda: w2v.cooccurrence(np.array([0, 1, 5]), 4, 1), "ids", "outside"),
+    case("word2vec.cooccurrence", lambda: w2v.cooccurrence(np.array([0, 1, 2]), 4, 0), "window"),
+    case("word2vec.cooccurrence", lambda: w2v.cooccurrence(np.array([0, 1]), 4, 2), "ids", "longer than the window"),
+    case("word2vec.cooccurrence", lambda: w2v.cooccurrence(np.zeros((2, 3), int), 4, 1), "ids", "[tokens]"),
+    case("word2vec.cooccurrence", lambda: w2v.cooccurrence(np.array([0.0, 1.0, 2.0]), 4, 1), "ids", "int"),
+    case("word2vec.ppmi", lambda: w2v.ppmi(np.ones((3, 3))), "counts", "sparse", exc=TypeError),
+    case("word2vec.ppmi", lambda: w2v.ppmi(scipy.sparse.csr_matrix(np.ones((3, 2)))), "counts", "square"),
+    case("word2vec.ppmi", lambda: w2v.ppmi(scipy.sparse.csr_matrix(-np.ones((3, 3)))), "counts", "non-negative"),
+    case("word2vec.ppmi", lambda: w2v.ppmi(scipy.sparse.csr_matrix(np.ones((3, 3))), alpha=0.0), "alpha"),
+    case("word2vec.svd_embeddings", lambda: w2v.svd_embeddings(np.ones((20, 20)), 2, 0), "matrix", exc=TypeError),
+    case("word2vec.svd_embeddings", lambda: w2v.svd_embeddings(scipy.sparse.eye(20), 15, 0), "dim", "at most"),
+    case("word2vec.svd_embeddings", lambda: w2v.svd_embeddings(scipy.sparse.eye(20), 0, 0), "dim"),
+    case("word2vec.svd_embeddings", lambda: w2v.svd_embeddings(scipy.sparse.eye(20), 2, 0, power=2.0), "power"),
     case(
         "word2vec.analogy_accuracy",
         lambda: w2v.analogy_accuracy(np.ones((4, 2)), {"a": 1}, [("a", "b", "c", "a")]),

@@ -125,6 +125,34 @@ def test_hand_bptt_equals_finite_differences():
         np.testing.assert_allclose(grads["W_h"][i, j], (up - down) / (2 * eps), rtol=2e-2, atol=2e-3)
 
 
+@pytest.mark.parametrize("shape", [(1, 1, 1, 1), (2, 7, 3, 5), (3, 12, 2, 6), (1, 25, 4, 9)])
+def test_rtrl_equals_jax_grad_of_the_bptt_loss(shape):
+    """Forward-mode RTRL gives the gradient of reverse-mode BPTT, in float64 to rounding error."""
+    with jax.enable_x64(True):
+        to64 = lambda tree: jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), tree)
+        params, xs, h0 = to64(setup(shape, seed=shape[1]))
+        readout = to64(rnn.init_readout(jax.random.key(5), shape[3], 2))
+        targets = jax.random.normal(jax.random.key(6), shape[:2] + (2,), jnp.float64)
+        loss, grads, grads_out = rnn.rtrl_grads(params, readout, xs, targets, h0)
+        auto, auto_out = jax.grad(rnn.sequence_loss, argnums=(0, 1))(params, readout, xs, targets, h0)
+        assert grads["W_h"].dtype == jnp.float64
+        np.testing.assert_allclose(loss, rnn.sequence_loss(params, readout, xs, targets, h0), rtol=1e-12)
+        for name in auto:
+            np.testing.assert_allclose(grads[name], auto[name], atol=1e-12, rtol=1e-10)
+        for name in auto_out:
+            np.testing.assert_allclose(grads_out[name], auto_out[name], atol=1e-12, rtol=1e-10)
+
+
+def test_rtrl_in_float32_under_jit_equals_hand_bptt():
+    params, xs, h0 = setup((4, 30, 2, 8))
+    readout = rnn.init_readout(jax.random.key(5), 8, 3)
+    targets = jax.random.normal(jax.random.key(6), (4, 30, 3))
+    online = jax.jit(rnn.rtrl_grads)(params, readout, xs, targets, h0)
+    hand = rnn.bptt_grads(params, readout, xs, targets, h0)
+    for a, b in zip(jax.tree_util.tree_leaves(online), jax.tree_util.tree_leaves(hand)):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-4)
+
+
 @pytest.mark.smoke
 def test_padded_steps_change_nothing():
     params, xs, _ = setup((3, 8, 2, 4))

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+import scipy.sparse
 
 from rnnbook import train
 from rnnbook import word2vec as w2v
@@ -178,3 +179,54 @@ def test_similarity_benchmarks_are_the_full_lists():
     bench = w2v.similarity_benchmarks()
     assert {name: len(pairs) for name, pairs in bench.items()} == {"WordSim353": 353, "SimLex-999": 999}
     assert all(a == a.lower() and isinstance(s, float) for pairs in bench.values() for a, _, s in pairs)
+
+
+def test_cooccurrence_counts_every_pair_within_the_window_both_ways():
+    ids = np.array([1, 2, 3, 1, 2, 0, 3])
+    counts = w2v.cooccurrence(ids, 4, 2).toarray()
+    brute = np.zeros((4, 4))
+    for i in range(len(ids)):
+        for j in range(len(ids)):
+            if 0 < abs(i - j) <= 2:
+                brute[ids[i], ids[j]] += 1
+    np.testing.assert_array_equal(counts, brute)
+
+
+def test_ppmi_is_positive_pmi_with_smoothed_contexts():
+    rng = np.random.default_rng(0)
+    dense = rng.integers(0, 5, (6, 6)).astype(float)
+    dense[0, 1] = 0  # an unseen pair stays 0
+    out = w2v.ppmi(scipy.sparse.csr_matrix(dense), alpha=0.75).toarray()
+    p = dense / dense.sum()
+    p_c = dense.sum(0) ** 0.75 / (dense.sum(0) ** 0.75).sum()
+    with np.errstate(divide="ignore"):
+        pmi = np.log(p) - np.log(p.sum(1, keepdims=True)) - np.log(p_c[None, :])
+    np.testing.assert_allclose(out, np.where(dense > 0, np.maximum(pmi, 0), 0), atol=1e-12)
+
+
+def test_svd_embeddings_recover_the_top_singular_space():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((60, 8)) @ np.diag(np.arange(8, 0, -1.0)) @ rng.standard_normal((8, 60))
+    vectors = w2v.svd_embeddings(scipy.sparse.csr_matrix(a), 5, seed=0, power=0.5)
+    u, s, _ = np.linalg.svd(a)
+    reference = u[:, :5] * np.sqrt(s[:5])
+    # the same up to the sign of each column: compare the Gram matrices U S U^T
+    np.testing.assert_allclose(vectors @ vectors.T, reference @ reference.T, rtol=1e-6, atol=1e-6)
+
+
+def test_similarity_difference_is_zero_for_equal_vectors_and_brackets_a_real_gap():
+    vocab = w2v.WordVocab(list("abcdefgh") * 5, min_count=1)
+    rng = np.random.default_rng(0)
+    good = rng.standard_normal((len(vocab), 4))
+    words = list("abcdefgh")
+    pairs = [
+        (a, b, float(w2v.normalise(good)[vocab.index[a]] @ w2v.normalise(good)[vocab.index[b]]))
+        for a in words
+        for b in words
+        if a < b
+    ]
+    diff, low, high = w2v.similarity_difference(good, good, vocab, pairs, seed=0)
+    assert diff == low == high == 0.0
+    noise = rng.standard_normal(good.shape)
+    diff, low, high = w2v.similarity_difference(good, noise, vocab, pairs, seed=0, resamples=300)
+    assert diff > 0.5 and 0 < low < diff < high  # the human scores are the good vectors' own cosines

@@ -10,7 +10,8 @@ Conventions used throughout the book:
   layer returns ``(final carry, outputs)``, the cell's own order.
 
 This module also holds back-propagation through time written out by hand (:func:`bptt_grads`),
-which the Recurrence chapter checks against ``jax.grad``, and truncated BPTT (:func:`tbptt_states`).
+which the Recurrence chapter checks against ``jax.grad``, its forward-in-time alternative, real-time
+recurrent learning (:func:`rtrl_grads`), and truncated BPTT (:func:`tbptt_states`).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ __all__ = [
     "init_readout",
     "rnn_scan",
     "rnn_unrolled",
+    "rtrl_grads",
     "scan_cell",
     "sequence_loss",
     "tbptt_states",
@@ -220,6 +222,71 @@ def bptt_grads(
     }
     grads_readout = {"W_hy": jnp.einsum("tbh,tbo->ho", hs_t, e_t), "b_y": e_t.sum((0, 1))}
     return loss, grads, grads_readout
+
+
+def rtrl_grads(
+    params: Params, readout: Params, xs: Array, targets: Array, h0: Array | None = None
+) -> tuple[Array, Params, Params]:
+    r"""Gradients of :func:`sequence_loss` by real-time recurrent learning (Williams & Zipser 1989).
+
+    RTRL runs forward only. Next to the state it carries the *sensitivity* of the state to every
+    recurrent parameter, :math:`P_t = \partial h_t / \partial \theta`, updated at each step by
+
+    .. math:: P_t = \operatorname{diag}(1 - h_t^2)\left(W_{hh}^\top P_{t-1}
+              + \frac{\partial a_t}{\partial \theta}\Big|_{h_{t-1}\ \text{fixed}}\right),
+              \qquad P_0 = 0,
+
+    and adds the step's gradient :math:`(e_t W_{hy}^\top)\, P_t` to a running sum, so nothing of
+    the past is stored: memory is independent of the length ``time``. The price is the size of
+    :math:`P_t`, ``[batch, hidden, hidden, hidden]`` for ``W_h`` alone, and the product
+    :math:`W_{hh}^\top P_{t-1}`, which costs about :math:`H^4` multiply-adds per step and sequence
+    (BPTT: about :math:`H^2`).
+
+    Same arguments and return value as :func:`bptt_grads`: ``xs: [batch, time, input]``,
+    ``targets: [batch, time, output]``; returns ``(loss, grads_params, grads_readout)``.
+    """
+    check_finite(targets, "targets")
+    input_size, hidden = params["W_x"].shape
+    check_sequence(xs, input_size)
+    batch, time, _ = xs.shape
+    if h0 is None:
+        h0 = jnp.zeros((batch, hidden), xs.dtype)
+    check_state(h0, batch, hidden)
+    for name in ("W_hy", "b_y"):
+        if name not in readout:
+            raise ValueError(f"`readout` must hold W_hy and b_y (rnn.init_readout); got {sorted(readout)}")
+    output = readout["W_hy"].shape[1]
+    check_shape(targets, "targets", batch=batch, time=time, output=output)
+    W_hh, W_hy = params["W_h"], readout["W_hy"]
+    eye = jnp.eye(hidden, dtype=xs.dtype)
+
+    def step(carry, inp):
+        h_prev, P, grads, grads_out, loss = carry
+        x, d = inp
+        h, _ = elman_cell(params, h_prev, x)
+        # P[name][b, ..., k] = dh_t[b, k] / d params[name][...], the state unit last, so that the
+        # product with W_hh is one matmul. a_t[k] = x W_x[:, k] + h_{t-1} W_h[:, k] + b[k] gives
+        # the direct terms: d a_t[k] / d W_x[i, m] = x[i] [m == k], and likewise for W_h and b.
+        direct = {
+            "W_x": x[:, :, None, None] * eye,
+            "W_h": h_prev[:, :, None, None] * eye,
+            "b": jnp.broadcast_to(eye, (batch, hidden, hidden)),
+        }
+        slope = 1.0 - h**2  # tanh'(a_t), [batch, hidden]
+        P = {n: slope.reshape((batch,) + (1,) * (P[n].ndim - 2) + (hidden,)) * (P[n] @ W_hh + direct[n]) for n in P}
+        e = h @ W_hy + readout["b_y"] - d  # [batch, output]
+        dh = e @ W_hy.T  # dL_t / dh_t, [batch, hidden]
+        grads = {n: grads[n] + jnp.einsum("b...k,bk->...", P[n], dh) for n in grads}
+        grads_out = {"W_hy": grads_out["W_hy"] + h.T @ e, "b_y": grads_out["b_y"] + e.sum(0)}
+        return (h, P, grads, grads_out, loss + 0.5 * jnp.sum(e**2)), None
+
+    P0 = {n: jnp.zeros((batch,) + params[n].shape + (hidden,), xs.dtype) for n in ("W_x", "W_h", "b")}
+    grads0 = {n: jnp.zeros_like(params[n]) for n in P0}
+    out0 = {n: jnp.zeros_like(readout[n]) for n in ("W_hy", "b_y")}
+    init = (h0, P0, grads0, out0, jnp.zeros((), xs.dtype))
+    steps = (jnp.swapaxes(xs, 0, 1), jnp.swapaxes(targets, 0, 1))  # time-major
+    (_, _, grads, grads_out, loss), _ = jax.lax.scan(step, init, steps)
+    return loss, grads, grads_out
 
 
 def carry_gradients(cell: Cell, params: Params, xs: Array, carry0: Carry, loss_fn: Callable) -> Carry:

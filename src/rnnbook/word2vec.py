@@ -28,15 +28,17 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.sparse
 from scipy.stats import spearmanr
 
-from ._checks import check_finite, check_ids, check_key, check_positive_int, check_shape, concrete
+from ._checks import check_finite, check_ids, check_int_range, check_key, check_positive_int, check_shape, concrete
 from ._types import Array, ArrayLike, Key, Params, PyTree
 
 __all__ = [
     "WordVocab",
     "analogy_accuracy",
     "cbow_loss",
+    "cooccurrence",
     "full_softmax_loss",
     "init_word2vec",
     "keep_probabilities",
@@ -45,12 +47,15 @@ __all__ = [
     "noise_distribution",
     "normalise",
     "offset_distribution",
+    "ppmi",
     "sample_cbow",
     "sample_skipgram",
     "similarity_benchmarks",
     "similarity_correlation",
+    "similarity_difference",
     "skipgram_loss",
     "split_blocks",
+    "svd_embeddings",
     "tokenize",
 ]
 
@@ -395,3 +400,125 @@ def analogy_accuracy(
         sims[[0, ia, ib, ic]] = -np.inf
         correct += int(np.argmax(sims) == vocab.index[d])
     return (correct / len(known) if known else float("nan")), 1 - len(known) / len(questions)
+
+
+def similarity_difference(
+    vectors_a: ArrayLike,
+    vectors_b: ArrayLike,
+    vocab: WordVocab,
+    pairs: Sequence[tuple[str, str, float]],
+    seed: int,
+    resamples: int = 1000,
+) -> tuple[float, float, float]:
+    """Is ``vectors_a`` better than ``vectors_b`` on a similarity benchmark, beyond the noise of its pairs?
+
+    ``vectors_a``, ``vectors_b``: ``[V, dim]`` word vectors (the dims may differ), one row per word of
+    ``vocab``. The Spearman correlation of each with the human scores of ``pairs`` (as
+    :func:`similarity_correlation`, pairs out of vocabulary skipped), and a paired bootstrap over the
+    pairs: ``resamples`` times, the same resampled pairs score both, and the difference a - b is
+    kept. Returns ``(difference, low, high)``: the difference on all pairs and its 95% interval. An
+    interval that contains 0 means that the benchmark cannot tell the two apart.
+    """
+    e_a, e_b = _vectors(vectors_a, vocab), _vectors(vectors_b, vocab)
+    check_int_range(seed, "seed", 0)
+    check_positive_int(resamples, "resamples")
+    found = [(vocab.index[a], vocab.index[b], s) for a, b, s in pairs if a in vocab and b in vocab]
+    if len(found) < 3:
+        raise ValueError(f"`pairs` must hold at least 3 word pairs inside the vocabulary; got {len(found)}")
+    i, j = np.array([f[0] for f in found]), np.array([f[1] for f in found])
+    human = np.array([f[2] for f in found])
+    cos_a, cos_b = np.sum(e_a[i] * e_a[j], 1), np.sum(e_b[i] * e_b[j], 1)
+    rho = lambda cos, idx: spearmanr(cos[idx], human[idx]).statistic
+    everything = np.arange(len(found))
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(resamples):
+        idx = rng.integers(0, len(found), len(found))
+        diffs.append(rho(cos_a, idx) - rho(cos_b, idx))
+    low, high = np.nanpercentile(diffs, [2.5, 97.5])
+    return float(rho(cos_a, everything) - rho(cos_b, everything)), float(low), float(high)
+
+
+# --------------------------------------------------------------------------------------------
+# Counting instead of predicting: PPMI + SVD (Levy, Goldberg & Dagan 2015)
+# --------------------------------------------------------------------------------------------
+def cooccurrence(ids: ArrayLike, vocab_size: int, window: int) -> scipy.sparse.csr_matrix:
+    """Counts ``#(w, c)`` of word ``w`` with context word ``c`` at most ``window`` tokens away, either side.
+
+    ``ids [N]`` token ids in ``[0, vocab_size)``; returns a sparse ``[vocab_size, vocab_size]``
+    matrix (symmetric: each pair at distance d is counted once as (w, c) and once as (c, w)).
+    """
+    ids = np.asarray(ids)
+    check_shape(ids, "ids", tokens=None)
+    check_positive_int(vocab_size, "vocab_size")
+    check_positive_int(window, "window")
+    check_ids(ids, vocab_size, "ids")
+    if ids.size <= window:
+        raise ValueError(f"`ids` must be longer than the window ({window}); got {ids.size} tokens")
+    rows = np.concatenate([ids[:-d] for d in range(1, window + 1)] + [ids[d:] for d in range(1, window + 1)])
+    cols = np.concatenate([ids[d:] for d in range(1, window + 1)] + [ids[:-d] for d in range(1, window + 1)])
+    counts = scipy.sparse.coo_matrix(
+        (np.ones(rows.size, np.float64), (rows, cols)), shape=(vocab_size, vocab_size)
+    ).tocsr()
+    counts.sum_duplicates()
+    return counts
+
+
+def ppmi(counts: scipy.sparse.spmatrix, alpha: float = 0.75) -> scipy.sparse.csr_matrix:
+    """Positive pointwise mutual information ``max(0, log p(w, c) / (p(w) p_alpha(c)))`` of co-occurrence counts.
+
+    ``p_alpha(c)`` is the context distribution raised to ``alpha`` (0.75, as word2vec's noise
+    distribution; ``alpha = 1`` is plain PMI), which lowers the PMI of rare contexts (Levy,
+    Goldberg & Dagan 2015). Pairs never seen together stay 0 (the sparse matrix keeps only seen pairs).
+    """
+    if not scipy.sparse.issparse(counts):
+        raise TypeError(f"`counts` must be a scipy sparse matrix (cooccurrence), got {type(counts).__name__}")
+    if counts.shape[0] != counts.shape[1] or counts.nnz == 0:
+        raise ValueError(
+            f"`counts` must be a square, non-empty co-occurrence matrix; got {counts.shape}, {counts.nnz} entries"
+        )
+    counts = counts.tocoo()
+    if not np.all(np.isfinite(counts.data)) or counts.data.min() < 0:
+        raise ValueError("`counts` must hold finite, non-negative counts")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha <= 1:
+        raise ValueError(f"`alpha` must lie in (0, 1], got {alpha!r}")
+    total = counts.data.sum()
+    p_w = np.asarray(counts.sum(1)).ravel() / total
+    p_c = np.asarray(counts.sum(0)).ravel() ** alpha
+    p_c /= p_c.sum()
+    pmi = np.log(counts.data / total) - np.log(p_w[counts.row]) - np.log(p_c[counts.col])
+    keep = pmi > 0
+    return scipy.sparse.csr_matrix((pmi[keep], (counts.row[keep], counts.col[keep])), shape=counts.shape)
+
+
+def svd_embeddings(
+    matrix: scipy.sparse.spmatrix, dim: int, seed: int, power: float = 0.5, iterations: int = 4
+) -> np.ndarray:
+    """Word vectors ``U_d S_d^power`` from the top ``dim`` singular vectors of ``matrix [V, V]`` (e.g. :func:`ppmi`).
+
+    A randomized SVD (Halko, Martinsson & Tropp 2011: a Gaussian sketch of ``dim + 10`` columns,
+    ``iterations`` power iterations), so that only sparse products with the matrix are needed. ``power = 0.5``
+    splits the singular values evenly between word and context vectors, which works better than
+    the classical ``power = 1`` on similarity benchmarks (Levy et al. 2015). Returns ``[V, dim]``.
+    """
+    if not scipy.sparse.issparse(matrix):
+        raise TypeError(f"`matrix` must be a scipy sparse matrix (ppmi), got {type(matrix).__name__}")
+    check_positive_int(dim, "dim")
+    check_int_range(seed, "seed", 0)
+    if dim + 10 > min(matrix.shape):
+        raise ValueError(f"`dim` must be at most min(matrix.shape) - 10 = {min(matrix.shape) - 10}; got {dim}")
+    if isinstance(power, bool) or not isinstance(power, (int, float)) or not 0 <= power <= 1:
+        raise ValueError(f"`power` must lie in [0, 1], got {power!r}")
+    check_int_range(iterations, "iterations", 0)
+    matrix = matrix.tocsr().astype(np.float64)
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(matrix @ rng.standard_normal((matrix.shape[1], dim + 10)))
+    for _ in range(iterations):  # power iterations sharpen the sketch's top singular directions
+        q, _ = np.linalg.qr(matrix.T @ q)
+        q, _ = np.linalg.qr(matrix @ q)
+    # the SVD of the small [dim + 10, V] matrix z = q^T A, from the eigenvectors of z z^T
+    z = (matrix.T @ q).T
+    eigenvalues, eigenvectors = np.linalg.eigh(z @ z.T)
+    top = np.argsort(eigenvalues)[::-1][:dim]
+    singular = np.sqrt(np.maximum(eigenvalues[top], 0.0))
+    return (q @ eigenvectors[:, top]) * singular**power
