@@ -104,6 +104,18 @@ ELMAN = Cell("rnn", init_elman, elman_cell, zeros_carry, lambda h: h, from_h=lam
 """The Elman cell under the package's cell contract (:class:`rnnbook.cells.Cell`): carry ``h``."""
 
 
+def _sequence_and_state(params: Params, xs: Array, h0: Array | None) -> tuple[int, int, Array]:
+    """Check ``xs: [batch, time, input]`` against the Elman weights and ``h0: [batch, hidden]``
+    (zeros when None); return ``(batch, time, h0)``. Shared by every function here that runs the layer."""
+    input_size, hidden = params["W_x"].shape
+    check_sequence(xs, input_size)
+    batch, time, _ = xs.shape
+    if h0 is None:
+        h0 = jnp.zeros((batch, hidden), xs.dtype)
+    check_state(h0, batch, hidden)
+    return batch, time, h0
+
+
 # --------------------------------------------------------------------------------------------
 # The scan over time: ``cells.scan_cell`` drives any cell
 # --------------------------------------------------------------------------------------------
@@ -115,12 +127,7 @@ def rnn_scan(
     ``h0`` defaults to zeros. With ``lengths``, padded steps leave the state unchanged (their
     entries of ``hs`` are zero) and the returned last state is each sequence's own last one.
     """
-    input_size, hidden = params["W_x"].shape
-    check_sequence(xs, input_size)
-    batch, time, _ = xs.shape
-    if h0 is None:
-        h0 = jnp.zeros((batch, hidden), xs.dtype)
-    check_state(h0, batch, hidden)
+    batch, time, h0 = _sequence_and_state(params, xs, h0)
     if lengths is not None:
         lengths = jnp.asarray(lengths) if not hasattr(lengths, "dtype") else lengths
         check_lengths(lengths, batch, time)
@@ -133,10 +140,7 @@ def rnn_unrolled(params: Params, xs: Array, h0: Array | None = None) -> tuple[Ar
     Same shapes as :func:`rnn_scan`: ``xs [batch, time, input]`` -> ``(h_last [batch, hidden], hs [batch,
     time, hidden])``. Used only in tests and in the chapter's unrolling demo; never for training.
     """
-    check_sequence(xs, params["W_x"].shape[0])
-    batch, time, _ = xs.shape
-    h = jnp.zeros((batch, params["W_h"].shape[0]), xs.dtype) if h0 is None else h0
-    check_state(h, batch, params["W_h"].shape[0])
+    _, time, h = _sequence_and_state(params, xs, h0)
     hs = []
     for t in range(time):
         h, _ = elman_cell(params, h, xs[:, t])
@@ -195,10 +199,8 @@ def bptt_grads(
     grads_readout)`` with the structure of the inputs.
     """
     check_finite(targets, "targets")
+    batch, time, h0 = _sequence_and_state(params, xs, h0)
     _, hs = rnn_scan(params, xs, h0)
-    batch, time, _ = xs.shape
-    if h0 is None:
-        h0 = jnp.zeros((batch, params["W_h"].shape[0]), xs.dtype)
     ys = hs @ readout["W_hy"] + readout["b_y"]
     if targets.shape != ys.shape:
         raise ValueError(f"targets must have shape {ys.shape} [batch, time, output], got {targets.shape}")
@@ -246,12 +248,8 @@ def rtrl_grads(
     ``targets: [batch, time, output]``; returns ``(loss, grads_params, grads_readout)``.
     """
     check_finite(targets, "targets")
-    input_size, hidden = params["W_x"].shape
-    check_sequence(xs, input_size)
-    batch, time, _ = xs.shape
-    if h0 is None:
-        h0 = jnp.zeros((batch, hidden), xs.dtype)
-    check_state(h0, batch, hidden)
+    batch, time, h0 = _sequence_and_state(params, xs, h0)
+    hidden = params["W_h"].shape[0]
     for name in ("W_hy", "b_y"):
         if name not in readout:
             raise ValueError(f"`readout` must hold W_hy and b_y (rnn.init_readout); got {sorted(readout)}")
