@@ -180,6 +180,29 @@ def test_sinusoidal_positions_match_the_formula():
             np.testing.assert_allclose(pe[pos, 2 * i + 1], np.cos(pos / 10000 ** (2 * i / 16)), atol=1e-6)
 
 
+@pytest.mark.parametrize("norm_first", [True, False])
+def test_layers_without_residuals_are_the_sublayers_composed(norm_first):
+    """``residual=False``: every sub-layer is F(LN(x)) (pre-LN) or LN(F(x)) (post-LN), nothing added back."""
+    x, memory = jax.random.normal(jax.random.key(4), (2, 5, 16)), jax.random.normal(jax.random.key(7), (2, 6, 16))
+    mask, mem_mask = transformer.causal_mask(5), transformer.padding_mask(jnp.array([6, 3]), 6)
+
+    def wrap(f, norm):
+        return (lambda h: f(norm(h))) if norm_first else (lambda h: norm(f(h)))
+
+    enc = transformer.EncoderLayer(16, 4, 32, norm_first=norm_first, residual=False, rngs=nnx.Rngs(0))
+    expected = wrap(enc.ff, enc.norm2)(wrap(lambda h: enc.attn(h, h, mask)[0], enc.norm1)(x))
+    np.testing.assert_allclose(enc(x, mask), expected, rtol=1e-5, atol=1e-6)
+
+    dec = transformer.DecoderLayer(16, 4, 32, norm_first=norm_first, residual=False, rngs=nnx.Rngs(0))
+    h = wrap(lambda h: dec.self_attn(h, h, mask)[0], dec.norms[0])(x)
+    h = wrap(lambda h: dec.cross_attn(h, memory, mem_mask)[0], dec.norms[1])(h)
+    expected = wrap(dec.ff, dec.norms[2])(h)
+    out, _, _ = dec(x, memory, mask, mem_mask)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+    with_residual = transformer.DecoderLayer(16, 4, 32, norm_first=norm_first, rngs=nnx.Rngs(0))
+    assert not np.allclose(with_residual(x, memory, mask, mem_mask)[0], out, atol=1e-3)  # the flag does something
+
+
 def small(norm_first=True, layers=2, **kw):
     return transformer.Transformer(
         14, 14, d_model=16, heads=2, d_ff=32, layers=layers, max_len=12, norm_first=norm_first, rngs=nnx.Rngs(0), **kw
@@ -209,9 +232,10 @@ def test_causal_mask_hides_the_future_and_padding_changes_nothing():
 
 @pytest.mark.slow  # compiles long scans: about 10 s cold, too long for `make unit`
 @pytest.mark.parametrize("norm_first", [True, False])
-@pytest.mark.parametrize("positions", ["sinusoidal", "learned"])
+@pytest.mark.parametrize("positions", ["sinusoidal", "learned", "no residual"])
 def test_kv_cache_decoding_equals_full_recomputation(norm_first, positions):
-    m = small(norm_first, layers=3, positions=positions)
+    options = dict(residual=False) if positions == "no residual" else dict(positions=positions)
+    m = small(norm_first, layers=3, **options)
     b = data.copy_task(jax.random.key(1), 3, 2, 6)
     full, full_w = m(b["src"], b["src_len"], b["tgt_in"])
     (memory, cache), step = m.encode(b["src"], b["src_len"]), m.step_fn()

@@ -256,15 +256,18 @@ class EncoderLayer(nnx.Module):
 
 class DecoderLayer(nnx.Module):
     """Causal self-attention, cross-attention over the encoder's output, feed-forward, each wrapped in
-    a residual and a layer norm (pre-LN or post-LN, as :func:`_sublayer`). The same layer trains on
-    whole targets and decodes one position at a time with a :class:`KVCache`."""
+    a residual and a layer norm (pre-LN or post-LN, as :func:`_sublayer`; ``residual=False`` drops the
+    residuals). The same layer trains on whole targets and decodes one position at a time with a
+    :class:`KVCache`."""
 
-    def __init__(self, d_model: int, heads: int, d_ff: int, *, norm_first: bool = True, rngs: nnx.Rngs):
+    def __init__(
+        self, d_model: int, heads: int, d_ff: int, *, norm_first: bool = True, residual: bool = True, rngs: nnx.Rngs
+    ):
         self.self_attn = MultiHeadAttention(d_model, heads, rngs=rngs)
         self.cross_attn = MultiHeadAttention(d_model, heads, rngs=rngs)
         self.ff = FeedForward(d_model, d_ff, rngs=rngs)
         self.norms = nnx.List([nnx.LayerNorm(d_model, epsilon=1e-5, rngs=rngs) for _ in range(3)])
-        self.norm_first = norm_first
+        self.norm_first, self.residual = norm_first, residual
 
     def __call__(
         self,
@@ -291,17 +294,18 @@ class DecoderLayer(nnx.Module):
             check_shape(memory, "memory", batch=batch, src_len=None, d_model=self.self_attn.d_model)
         if cache is not None and not isinstance(cache, KVCache):
             raise TypeError(f"`cache` must be a KVCache (KVCache.empty(...)), got {type(cache).__name__}")
-        pre = self.norm_first  # pre-LN: x + F(LN(x)); post-LN: LN(x + F(x))
+        pre, res = self.norm_first, self.residual  # pre-LN: x + F(LN(x)); post-LN: LN(x + F(x))
+        merge = lambda x, y, norm: (x + y if res else y) if pre else norm(x + y if res else y)
         h = self.norms[0](x) if pre else x
         if cache is not None:  # decoding: the new position's key and value join the cache
             new = self.self_attn.keys_values(h)
             cache = cache.append(new.k, new.v)
         y, _ = self.self_attn(h, h if cache is None else cache, self_mask)
-        x = x + y if pre else self.norms[0](x + y)
+        x = merge(x, y, self.norms[0])
         h = self.norms[1](x) if pre else x
         y, cross_weights = self.cross_attn(h, memory, memory_mask)
-        x = x + y if pre else self.norms[1](x + y)
-        return _sublayer(x, self.ff, self.norms[2], pre, True), cross_weights, cache
+        x = merge(x, y, self.norms[1])
+        return _sublayer(x, self.ff, self.norms[2], pre, res), cross_weights, cache
 
 
 # --------------------------------------------------------------------------------------------
@@ -313,7 +317,8 @@ class Transformer(nnx.Module):
     ``model(src, src_len, tgt_in) -> (logits [B, T, tgt_vocab], cross-attention [B, T, S])`` (the
     last decoder layer's, averaged over heads). Token embeddings are scaled by ``sqrt(d_model)``
     and added to sinusoidal (or learned) positions. ``max_len`` bounds source and target lengths
-    (the positional table and the decoding cache). Implements :class:`rnnbook.seq2seq.EncoderDecoder`.
+    (the positional table and the decoding cache). ``norm_first`` and ``residual`` choose the layers'
+    arrangement (:func:`_sublayer`). Implements :class:`rnnbook.seq2seq.EncoderDecoder`.
     """
 
     def __init__(
@@ -327,6 +332,7 @@ class Transformer(nnx.Module):
         layers: int = 2,
         max_len: int = 64,
         norm_first: bool = True,
+        residual: bool = True,
         positions: str = "sinusoidal",
         rngs: nnx.Rngs,
     ):
@@ -348,12 +354,9 @@ class Transformer(nnx.Module):
             self.pos = nnx.Param(0.02 * jax.random.normal(rngs.params(), (max_len, d_model)))
         else:
             self.pos = nnx.Variable(sinusoidal_positions(max_len, d_model))
-        self.encoder = nnx.List(
-            [EncoderLayer(d_model, heads, d_ff, norm_first=norm_first, rngs=rngs) for _ in range(layers)]
-        )
-        self.decoder = nnx.List(
-            [DecoderLayer(d_model, heads, d_ff, norm_first=norm_first, rngs=rngs) for _ in range(layers)]
-        )
+        kinds = dict(norm_first=norm_first, residual=residual)
+        self.encoder = nnx.List([EncoderLayer(d_model, heads, d_ff, **kinds, rngs=rngs) for _ in range(layers)])
+        self.decoder = nnx.List([DecoderLayer(d_model, heads, d_ff, **kinds, rngs=rngs) for _ in range(layers)])
         if norm_first:  # pre-LN stacks end with a norm (their residual stream is never normalised otherwise)
             self.enc_norm = nnx.LayerNorm(d_model, epsilon=1e-5, rngs=rngs)
             self.dec_norm = nnx.LayerNorm(d_model, epsilon=1e-5, rngs=rngs)
