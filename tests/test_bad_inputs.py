@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import itertools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -159,6 +160,18 @@ def fit(batch, loss=losses.mse, model=None, **options):
     options = {"key": KEY, "epochs": 1, "steps_per_epoch": 2, "progress": False, **options}
     # minibatches draws inside jit (traced), as training does: the value checks cannot see the data there
     return train.fit(model, loss, train.minibatches(batch, jax.tree_util.tree_leaves(batch)[0].shape[0]), **options)
+
+
+def fit_seeds(keys, make=None, **options):
+    make = make or (lambda key: {"w": jnp.zeros(2)})
+    options = {"key": KEY, "epochs": 1, "steps_per_epoch": 2, "progress": False, **options}
+    return train.fit_seeds(make, keys, lambda p, b: jnp.sum(p["w"]) * b, lambda k: 1.0, **options)
+
+
+def widening():
+    # a `make` whose every model is wider than the one before: not one architecture
+    sizes = itertools.count(2)
+    return lambda key: {"w": jnp.zeros(next(sizes))}
 
 
 def linear_loss(params, batch):
@@ -453,6 +466,11 @@ CASES = [
         "not the learning rate",
         exc=FloatingPointError,
     ),
+    case("train.fit_seeds", lambda: fit_seeds(KEY), "`keys`", "[n]"),
+    case("train.fit_seeds", lambda: fit_seeds(jax.random.split(KEY, 2), make=widening()), "one architecture"),
+    case("train.fit_seeds", lambda: fit_seeds(jax.random.split(KEY, 2), evaluate=3), "`evaluate`", exc=TypeError),
+    case("train.fit_seeds", lambda: fit_seeds(jax.random.split(KEY, 2), make=3), "`make`", exc=TypeError),
+    case("train.fit_seeds", lambda: fit_seeds(0), "`keys`", exc=TypeError),
     case("train.minibatches", lambda: train.minibatches((ones(4, 2), ones(4)), 0), "batch_size"),
     case("train.minibatches", lambda: train.minibatches((ones(4, 2), ones(3)), 2), "same leading size"),
     case("train.minibatches", lambda: train.minibatches((ones(4, 2), 1.0), 2), "`data`", "leading example axis"),

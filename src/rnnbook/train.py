@@ -3,7 +3,9 @@
 Every chapter trains through :func:`fit`. A model is either a pytree of parameters (the pure
 functions of :mod:`rnnbook.rnn`) or a Flax NNX module; the loss is ``loss_fn(model, batch)``.
 Batches come from ``batch_fn(key)``, a traceable function, so that data generation, the forward
-and backward pass and the update of a whole epoch compile into one XLA program.
+and backward pass and the update of a whole epoch compile into one XLA program. A claim about
+training is checked over several seeds with :func:`fit_seeds`, which trains one model per seed in
+the same program (``jax.vmap`` over their stacked parameters).
 """
 
 from __future__ import annotations
@@ -23,10 +25,10 @@ from flax import nnx
 from jax.experimental import checkify
 from tqdm import tqdm
 
-from ._checks import check_finite, check_ids, check_key, check_positive_int, concrete
+from ._checks import check_finite, check_ids, check_key, check_positive_int, concrete, shape_of
 from ._types import Array, ArrayLike, Key, PyTree
 
-__all__ = ["History", "accuracy", "auroc", "fit", "minibatches", "progress", "replicate", "shard_batch"]
+__all__ = ["History", "accuracy", "auroc", "fit", "fit_seeds", "minibatches", "progress", "replicate", "shard_batch"]
 
 
 @dataclasses.dataclass
@@ -37,6 +39,7 @@ class History:
     train_loss: list = dataclasses.field(default_factory=list)  # mean training loss of the epoch
     val_loss: list = dataclasses.field(default_factory=list)  # loss on ``val_batch`` after it
     seconds: float = 0.0  # wall time, compilation included
+    scores: list = dataclasses.field(default_factory=list)  # ``evaluate(model)`` after each epoch (numpy)
 
     def best_val(self) -> float:
         """The lowest validation loss recorded (NaN if none was)."""
@@ -162,6 +165,7 @@ def fit(
     mesh: jax.sharding.Mesh | None = None,
     batch_axis: str = "data",
     checks: bool = False,
+    evaluate: Callable | None = None,
 ) -> tuple[Any, History]:
     """Train ``model`` to minimise ``loss_fn(model, batch)``; return ``(trained model, History)``.
 
@@ -186,6 +190,14 @@ def fit(
       checks (ids in the vocabulary, lengths, finite inputs) run inside ``jit`` too; the first
       epoch in which one fails raises ``ValueError`` with its message. Slower; for debugging
       (:mod:`rnnbook._checks` says how the checks work under ``jit``).
+    * ``evaluate(model) -> array``: any score of the model (an accuracy on held-out data, a loss in
+      bits), computed under ``jit`` after every epoch and kept, as numpy, in ``History.scores``.
+
+    Calls that repeat a setting (the same ``loss_fn`` and ``batch_fn`` objects, a model of the same
+    structure, the same optimizer object or learning rate, clipping and epoch length) reuse the
+    epoch compiled by the first, so runs over seeds compile once. As with ``jax.jit``, a function
+    that reads a global variable is not traced again when that variable changes: pass what changes
+    as a new function.
 
     One epoch is ``steps_per_epoch`` optimizer steps scanned inside one ``jit``, where the package's
     value checks (ids in the vocabulary, finite inputs) do not run unless ``checks``. A loss that becomes NaN or
@@ -212,35 +224,23 @@ def fit(
     is_module = isinstance(model, nnx.Module)
     if is_module:
         graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-        loss_of = lambda p, batch: loss_fn(nnx.merge(graphdef, p, rest), batch)
     else:
-        params, loss_of = model, loss_fn
-
-    tx = _optimizer(optimizer, learning_rate, clip_norm)
+        graphdef, params, rest = None, model, None
+    tx, run_epoch, loss_with = _programs(
+        loss_fn, batch_fn, graphdef, optimizer, learning_rate, clip_norm, steps_per_epoch, checks, mesh, batch_axis
+    )
+    loss_of = lambda p, batch: loss_with(p, rest, batch)
     opt_state = tx.init(params)
-    draw = batch_fn
+    draw = batch_fn if mesh is None else (lambda k: shard_batch(batch_fn(k), mesh, batch_axis))
     if mesh is not None:
         params, opt_state = replicate(params, mesh), replicate(opt_state, mesh)
-        draw = lambda k: shard_batch(batch_fn(k), mesh, batch_axis)
         if val_batch is not None:
             val_batch = shard_batch(val_batch, mesh, batch_axis)
-
-    def run_epoch(params, opt_state, key):
-        def step(carry, k):
-            params, opt_state = carry
-            loss, grads = jax.value_and_grad(loss_of)(params, draw(k))
-            updates, opt_state = tx.update(grads, opt_state, params)
-            return (optax.apply_updates(params, updates), opt_state), loss
-
-        keys = jax.random.split(key, steps_per_epoch)
-        (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), keys)
-        return params, opt_state, losses.mean()
-
-    if checks:
-        checked_epoch = jax.jit(checkify.checkify(run_epoch, errors=checkify.user_checks))
-    else:
-        run_epoch = jax.jit(run_epoch)
-    val_loss = jax.jit(loss_of)
+    val_loss = _jitted_loss(loss_with)
+    if evaluate is not None:
+        if not callable(evaluate):
+            raise TypeError(f"`evaluate` must be a function of the model, got {type(evaluate).__name__}")
+        score_of = jax.jit(lambda p: evaluate(nnx.merge(graphdef, p, rest)) if is_module else evaluate(p))
     history = History()
     best = (float("inf"), params)
     start = time.perf_counter()
@@ -257,7 +257,7 @@ def fit(
         key, sub = jax.random.split(key)
         before = params
         if checks:
-            err, (params, opt_state, loss) = checked_epoch(params, opt_state, sub)
+            err, (params, opt_state, loss) = run_epoch(params, rest, opt_state, sub)
             if err.get() is not None:
                 bar.close()
                 raise ValueError(
@@ -265,7 +265,7 @@ def fit(
                     f"fault: {err.get()}"
                 )
         else:
-            params, opt_state, loss = run_epoch(params, opt_state, sub)
+            params, opt_state, loss = run_epoch(params, rest, opt_state, sub)
         loss = float(loss)
         if not np.isfinite(loss):
             bar.close()
@@ -274,10 +274,12 @@ def fit(
         history.train_loss.append(loss)
         postfix = {"loss": f"{loss:.4g}"}
         if val_batch is not None:
-            history.val_loss.append(float(val_loss(params, val_batch)))
+            history.val_loss.append(float(val_loss(params, rest, val_batch)))
             postfix["val"] = f"{history.val_loss[-1]:.4g}"
             if keep_best and history.val_loss[-1] < best[0]:
                 best = (history.val_loss[-1], params)
+        if evaluate is not None:
+            history.scores.append(np.asarray(score_of(params)))
         bar.set_postfix(postfix, refresh=False)
         if target_loss is not None and history.val_loss[-1] < target_loss:
             break
@@ -287,6 +289,159 @@ def fit(
         params = best[1]
     trained = nnx.merge(graphdef, params, rest) if is_module else params
     return trained, history
+
+
+_PROGRAMS: dict = {}  # what fit compiled, by what it compiled it from (see _programs)
+_PROGRAMS_KEPT = 64
+
+
+def _programs(loss_fn, batch_fn, graphdef, optimizer, learning_rate, clip_norm, steps, checks, mesh, batch_axis):
+    """The optimizer, the jitted epoch ``(params, rest, opt_state, key) -> (params, opt_state, mean loss)``
+    and the loss ``(params, rest, batch)`` of one :func:`fit` call.
+
+    A second call with the same ``loss_fn`` and ``batch_fn`` (the same function objects), a model of
+    the same structure (its ``nnx.GraphDef``) and the same optimizer settings gets the same programs
+    back, so ``jax.jit`` finds the epoch it compiled before: several runs of one setting (seeds,
+    repetitions) compile once. As with ``jax.jit`` itself, a function that reads a global variable
+    is not traced again when that variable changes; the non-parameter state (``rest``) is an
+    argument, never a constant of the program.
+    """
+    key = (loss_fn, batch_fn, graphdef, optimizer, learning_rate if optimizer is None else None, clip_norm)
+    key += (steps, checks, mesh, batch_axis)
+    try:
+        hit = _PROGRAMS.get(key)
+    except TypeError:  # something unhashable (a mesh of unusual devices): no reuse
+        key, hit = None, None
+    if hit is not None:
+        return hit
+    tx = _optimizer(optimizer, learning_rate, clip_norm)
+    if graphdef is None:
+        loss_with = lambda p, rest, batch: loss_fn(p, batch)
+    else:
+        loss_with = lambda p, rest, batch: loss_fn(nnx.merge(graphdef, p, rest), batch)
+    draw = batch_fn if mesh is None else (lambda k: shard_batch(batch_fn(k), mesh, batch_axis))
+
+    def run_epoch(params, rest, opt_state, key):
+        def step(carry, k):
+            params, opt_state = carry
+            loss, grads = jax.value_and_grad(loss_with)(params, rest, draw(k))
+            updates, opt_state = tx.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state), loss
+
+        keys = jax.random.split(key, steps)
+        (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), keys)
+        return params, opt_state, losses.mean()
+
+    if checks:
+        run_epoch = jax.jit(checkify.checkify(run_epoch, errors=checkify.user_checks))
+    else:
+        run_epoch = jax.jit(run_epoch)
+    programs = (tx, run_epoch, loss_with)
+    if key is not None:
+        if len(_PROGRAMS) >= _PROGRAMS_KEPT:
+            _PROGRAMS.pop(next(iter(_PROGRAMS)))  # the oldest
+        _PROGRAMS[key] = programs
+    return programs
+
+
+_LOSSES: dict = {}
+
+
+def _jitted_loss(loss_with):
+    """``jax.jit(loss_with)``, one per loss: the validation loss of repeated runs compiles once."""
+    if loss_with not in _LOSSES:
+        if len(_LOSSES) >= _PROGRAMS_KEPT:
+            _LOSSES.pop(next(iter(_LOSSES)))
+        _LOSSES[loss_with] = jax.jit(loss_with)
+    return _LOSSES[loss_with]
+
+
+def fit_seeds(
+    make: Callable,
+    keys: Key,
+    loss_fn: Callable,
+    batch_fn: Callable,
+    *,
+    key: Key,
+    epochs: int,
+    steps_per_epoch: int = 100,
+    optimizer: optax.GradientTransformation | None = None,
+    learning_rate: float = 1e-3,
+    clip_norm: float | None = None,
+    evaluate: Callable | None = None,
+    progress: bool = True,
+    desc: str = "training",
+) -> tuple[list, History]:
+    """Train one model per key of ``keys``, all at once; return ``(trained models, History)``.
+
+    A claim about training holds only if another seed would also make it true, and training the
+    seeds one after the other costs a compilation and a loop each. Here model ``i`` is
+    ``make(keys[i])`` (a Flax NNX module or a pytree of parameters); the parameters of all the
+    models are stacked on a leading axis and trained by one :func:`fit`, whose step is ``jax.vmap``
+    over that axis: each model draws its own batches (``batch_fn`` under ``vmap``, the batch keys
+    split from ``key``) and has its own optimizer state (``optimizer``, ``learning_rate`` and
+    ``clip_norm`` as in :func:`fit`, applied per model: the gradient norm is clipped model by model).
+    Each model's parameters get exactly their own model's gradient (that of the sum of the models'
+    losses); the progress bar and ``History.train_loss`` show the mean over the models.
+
+    * ``keys``: ``[n]`` PRNG keys (``jax.random.split(jax.random.key(seed), n)``), one per model.
+    * ``evaluate(model) -> array``: a score of one model, computed for every model after every
+      epoch; ``History.scores`` holds one ``[n, ...]`` array per epoch.
+
+    The models share everything but the parameters: state other than ``nnx.Param`` (counters, a
+    dropout stream) is the first model's. One compilation and one loop serve all the seeds; on a
+    CPU with small matrices, ``n`` models cost much less than ``n`` times one.
+    """
+    if not callable(make):
+        raise TypeError(f"`make` must be a function of a PRNG key that builds a model, got {type(make).__name__}")
+    check_key(keys, "keys")
+    typed = jax.dtypes.issubdtype(keys.dtype, jax.dtypes.prng_key)
+    n = keys.shape[0] if keys.ndim == (1 if typed else 2) else 0
+    if n < 1:
+        raise ValueError(
+            f"`keys` must be [n] PRNG keys, one per model (jax.random.split(key, n)); got shape {shape_of(keys)}"
+        )
+    if not callable(loss_fn) or not callable(batch_fn):
+        raise ValueError("loss_fn and batch_fn must be callables: loss_fn(model, batch), batch_fn(key)")
+    if evaluate is not None and not callable(evaluate):
+        raise TypeError(f"`evaluate` must be a function of the model, got {type(evaluate).__name__}")
+    models = [make(keys[i]) for i in range(n)]
+    is_module = isinstance(models[0], nnx.Module)
+    if is_module:
+        graphdef, _, rest = nnx.split(models[0], nnx.Param, ...)
+        parts = [nnx.split(m, nnx.Param, ...)[1] for m in models]
+        merge = lambda p: nnx.merge(graphdef, p, rest)
+    else:
+        parts, merge = models, lambda p: p
+    structures = {jax.tree_util.tree_structure(p) for p in parts}
+    shapes = {tuple(shape_of(leaf) for leaf in jax.tree_util.tree_leaves(p)) for p in parts}
+    if len(structures) != 1 or len(shapes) != 1:
+        raise ValueError("`make` must build models of one architecture for every key (same parameters and shapes)")
+    params = jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *parts)
+
+    def summed_loss(params, batches):
+        # The value is the mean over the models (what the progress bar and History show); the gradient
+        # is that of the sum, so that each model's parameters get exactly their own model's gradient.
+        losses = jax.vmap(lambda p, batch: loss_fn(merge(p), batch))(params, batches)
+        return jax.lax.stop_gradient(losses.mean()) + (losses.sum() - jax.lax.stop_gradient(losses.sum()))
+
+    tx = _optimizer(optimizer, learning_rate, clip_norm)
+    per_model = optax.GradientTransformation(jax.vmap(tx.init), jax.vmap(tx.update))
+    draw = lambda k: jax.vmap(batch_fn)(jax.random.split(k, n))
+    score = None if evaluate is None else (lambda params: jax.vmap(lambda p: evaluate(merge(p)))(params))
+    params, history = fit(
+        params,
+        summed_loss,
+        draw,
+        key=key,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        optimizer=per_model,
+        evaluate=score,
+        progress=progress,
+        desc=desc,
+    )
+    return [merge(jax.tree_util.tree_map(lambda a, i=i: a[i], params)) for i in range(n)], history
 
 
 def _non_finite_loss(
