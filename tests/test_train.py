@@ -281,3 +281,21 @@ def test_fit_seeds_gives_each_model_exactly_its_own_gradient():
         p = make(key)
         np.testing.assert_allclose(model["w"], p["w"] - 0.1 * jax.grad(mse_params)(p, batch)["w"], rtol=1e-5)
     np.testing.assert_allclose(hist.train_loss[0], np.mean([mse_params(make(k), batch) for k in keys]), rtol=1e-5)
+
+
+def test_fit_evaluate_scores_the_model_after_every_epoch():
+    data = linear_problem()
+    loss = lambda m, b: jnp.mean((m(b[0]) - b[1]) ** 2)
+    model, hist = train.fit(
+        Scaled(1.0, nnx.Rngs(0)),
+        loss,
+        lambda k: data,
+        key=jax.random.key(0),
+        epochs=3,
+        steps_per_epoch=10,
+        learning_rate=0.05,
+        evaluate=lambda m: loss(m, data),
+        progress=False,
+    )
+    assert len(hist.scores) == 3 and hist.scores[0] > hist.scores[-1]
+    np.testing.assert_allclose(hist.scores[-1], float(loss(model, data)), rtol=1e-5)
