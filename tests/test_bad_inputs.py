@@ -471,6 +471,8 @@ CASES = [
     case("train.fit_seeds", lambda: fit_seeds(jax.random.split(KEY, 2), evaluate=3), "`evaluate`", exc=TypeError),
     case("train.fit_seeds", lambda: fit_seeds(jax.random.split(KEY, 2), make=3), "`make`", exc=TypeError),
     case("train.fit_seeds", lambda: fit_seeds(0), "`keys`", exc=TypeError),
+    case("train.fit_seeds", lambda: fit_seeds(jax.random.split(KEY, 2), target_score=0.1), "target_score", "evaluate"),
+    case("train.fit", lambda: fit((ones(4, 3, 1), ones(4)), target_score=0.1), "target_score", "evaluate"),
     case("train.minibatches", lambda: train.minibatches((ones(4, 2), ones(4)), 0), "batch_size"),
     case("train.minibatches", lambda: train.minibatches((ones(4, 2), ones(3)), 2), "same leading size"),
     case("train.minibatches", lambda: train.minibatches((ones(4, 2), 1.0), 2), "`data`", "leading example axis"),

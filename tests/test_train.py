@@ -299,3 +299,26 @@ def test_fit_evaluate_scores_the_model_after_every_epoch():
     )
     assert len(hist.scores) == 3 and hist.scores[0] > hist.scores[-1]
     np.testing.assert_allclose(hist.scores[-1], float(loss(model, data)), rtol=1e-5)
+
+
+def test_fit_seeds_target_score_stops_when_every_model_is_there_and_counts_each_ones_steps():
+    """Three learning rates (one per model, through the initial scale) reach the target at different
+    epochs: the run stops at the slowest one's, and steps_to gives each model's own first epoch below it."""
+    data = linear_problem()
+    make = lambda key: {"w": jax.random.normal(key, (2, 1))}
+    keys = jax.random.split(jax.random.key(7), 3)
+    evaluate = lambda p: mse_params(p, data)
+    options = dict(key=jax.random.key(0), steps_per_epoch=5, learning_rate=0.05, evaluate=evaluate, progress=False)
+    _, full = train.fit_seeds(make, keys, mse_params, lambda k: data, epochs=40, **options)
+    scores = np.stack(full.scores)  # [epochs, 3]
+    first = np.array([np.flatnonzero(scores[:, i] < 1e-2)[0] for i in range(3)])  # epoch index per model
+    assert len(set(first)) > 1 and first.max() < 39, first  # the models get there at different epochs
+    np.testing.assert_array_equal(full.steps_to(1e-2), 5 * (first + 1))
+    assert list(full.steps_to(-1.0)) == [0, 0, 0]  # never
+    _, stopped = train.fit_seeds(make, keys, mse_params, lambda k: data, epochs=40, target_score=1e-2, **options)
+    assert len(stopped.scores) == first.max() + 1 and stopped.step[-1] == 5 * (first.max() + 1)
+    np.testing.assert_array_equal(stopped.steps_to(1e-2), full.steps_to(1e-2))
+    with pytest.raises(ValueError, match="target_score needs an `evaluate`"):
+        train.fit_seeds(make, keys, mse_params, lambda k: data, epochs=2, key=jax.random.key(0), target_score=0.1)
+    with pytest.raises(ValueError, match="no scores"):
+        train.History().steps_to(0.1)

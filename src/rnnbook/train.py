@@ -41,6 +41,15 @@ class History:
     seconds: float = 0.0  # wall time, compilation included
     scores: list = dataclasses.field(default_factory=list)  # ``evaluate(model)`` after each epoch (numpy)
 
+    def steps_to(self, target: float) -> np.ndarray:
+        """Steps until the score (``evaluate``) was first below ``target``, per entry of the score:
+        an int array of the score's shape (``[n]`` for the ``n`` models of :func:`fit_seeds`, ``[]``
+        for a scalar score); 0 where it never got there."""
+        if not self.scores:
+            raise ValueError("the history holds no scores: train with `evaluate` to record one per epoch")
+        below = np.stack([np.asarray(s) for s in self.scores]) < target  # [epochs, ...]
+        return np.where(below.any(0), np.asarray(self.step)[below.argmax(0)], 0)
+
     def best_val(self) -> float:
         """The lowest validation loss recorded (NaN if none was)."""
         return float(min(self.val_loss)) if self.val_loss else float("nan")
@@ -166,6 +175,7 @@ def fit(
     batch_axis: str = "data",
     checks: bool = False,
     evaluate: Callable | None = None,
+    target_score: float | None = None,
 ) -> tuple[Any, History]:
     """Train ``model`` to minimise ``loss_fn(model, batch)``; return ``(trained model, History)``.
 
@@ -192,6 +202,8 @@ def fit(
       (:mod:`rnnbook._checks` says how the checks work under ``jit``).
     * ``evaluate(model) -> array``: any score of the model (an accuracy on held-out data, a loss in
       bits), computed under ``jit`` after every epoch and kept, as numpy, in ``History.scores``.
+    * ``target_score``: stop after the first epoch whose score is below it, in every entry
+      (``evaluate`` returns a loss-like score: lower is better); needs ``evaluate``.
 
     Calls that repeat a setting (the same ``loss_fn`` and ``batch_fn`` objects, a model of the same
     structure, the same optimizer object or learning rate, clipping and epoch length) reuse the
@@ -218,6 +230,8 @@ def fit(
         raise ValueError("keep_best=True needs a val_batch to pick the best epoch by")
     if target_loss is not None and val_batch is None:
         raise ValueError("target_loss needs a val_batch to compare the validation loss with")
+    if target_score is not None and evaluate is None:
+        raise ValueError("target_score needs an `evaluate` function to compare its score with")
     if val_batch is not None:
         for path, leaf in jax.tree_util.tree_leaves_with_path(val_batch):
             check_finite(leaf, f"val_batch{jax.tree_util.keystr(path)}")
@@ -282,6 +296,8 @@ def fit(
             history.scores.append(np.asarray(score_of(params)))
         bar.set_postfix(postfix, refresh=False)
         if target_loss is not None and history.val_loss[-1] < target_loss:
+            break
+        if target_score is not None and np.all(history.scores[-1] < target_score):
             break
     bar.close()
     history.seconds = time.perf_counter() - start
@@ -369,6 +385,7 @@ def fit_seeds(
     learning_rate: float = 1e-3,
     clip_norm: float | None = None,
     evaluate: Callable | None = None,
+    target_score: float | None = None,
     progress: bool = True,
     desc: str = "training",
 ) -> tuple[list, History]:
@@ -387,10 +404,15 @@ def fit_seeds(
     * ``keys``: ``[n]`` PRNG keys (``jax.random.split(jax.random.key(seed), n)``), one per model.
     * ``evaluate(model) -> array``: a score of one model, computed for every model after every
       epoch; ``History.scores`` holds one ``[n, ...]`` array per epoch.
+    * ``target_score``: stop after the first epoch in which *every* model's score is below it
+      (a task solved by all seeds). Models that got there earlier go on training meanwhile; the
+      steps model ``i`` took to get there are ``History.steps_to(target_score)[i]``.
 
     The models share everything but the parameters: state other than ``nnx.Param`` (counters, a
-    dropout stream) is the first model's. One compilation and one loop serve all the seeds; on a
-    CPU with small matrices, ``n`` models cost much less than ``n`` times one.
+    dropout stream) is the first model's. One compilation and one loop serve all the seeds, but the
+    arithmetic grows with ``n``: on a CPU, once a model's step is more than a few milliseconds,
+    ``n`` models cost about ``n`` times one (measured for the LSTM at batch 64 and T = 200: 20 ms a
+    step for one seed, 67 ms for three); the saving is in compilation and Python overhead.
     """
     if not callable(make):
         raise TypeError(f"`make` must be a function of a PRNG key that builds a model, got {type(make).__name__}")
@@ -405,6 +427,8 @@ def fit_seeds(
         raise ValueError("loss_fn and batch_fn must be callables: loss_fn(model, batch), batch_fn(key)")
     if evaluate is not None and not callable(evaluate):
         raise TypeError(f"`evaluate` must be a function of the model, got {type(evaluate).__name__}")
+    if target_score is not None and evaluate is None:
+        raise ValueError("target_score needs an `evaluate` function to compare its score with")
     models = [make(keys[i]) for i in range(n)]
     is_module = isinstance(models[0], nnx.Module)
     if is_module:
@@ -438,6 +462,7 @@ def fit_seeds(
         steps_per_epoch=steps_per_epoch,
         optimizer=per_model,
         evaluate=score,
+        target_score=target_score,
         progress=progress,
         desc=desc,
     )
