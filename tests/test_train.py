@@ -210,6 +210,30 @@ def test_fit_seeds_equals_each_model_trained_alone_and_records_scores():
     assert len(set(np.round(scores[-1], 6))) == 3  # three different models
 
 
+def test_fit_seeds_one_by_one_equals_the_vmapped_run():
+    """The loop over the models (``parallel=False``) and the default vmapped fit draw the same batches for
+    each model (a stream of random batches, not a fixed one) and give the same models and history."""
+    make = lambda key: rnn.ElmanModel(2, 6, 1, rngs=nnx.Rngs(key))
+    loss = lambda m, b: jnp.mean((m(b[0]) - b[1]) ** 2)
+
+    def batches(k):
+        x = jax.random.normal(k, (8, 5, 2))
+        return x, jnp.cumsum(x[..., :1], axis=1)
+
+    check = batches(jax.random.key(9))
+    options = dict(key=jax.random.key(0), epochs=3, steps_per_epoch=10, learning_rate=1e-2, clip_norm=0.5)
+    options.update(evaluate=lambda m: loss(m, check), progress=False)
+    keys = jax.random.split(jax.random.key(3), 3)
+    loop, loop_hist = train.fit_seeds(make, keys, loss, batches, parallel=False, **options)
+    stacked, stacked_hist = train.fit_seeds(make, keys, loss, batches, parallel=True, **options)
+    for a, b in zip(loop, stacked):
+        for x, y in zip(jax.tree.leaves(nnx.state(a, nnx.Param)), jax.tree.leaves(nnx.state(b, nnx.Param))):
+            np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)
+    assert loop_hist.step == stacked_hist.step == [10, 20, 30]
+    np.testing.assert_allclose(loop_hist.train_loss, stacked_hist.train_loss, rtol=1e-4)
+    np.testing.assert_allclose(np.stack(loop_hist.scores), np.stack(stacked_hist.scores), rtol=1e-4)
+
+
 def test_fit_seeds_draws_each_models_batches_from_its_own_key():
     # A pytree model whose loss is the batch itself: each model sees a different stream of batches.
     seen = lambda p, batch: jnp.sum(p["w"] * batch)
@@ -315,9 +339,15 @@ def test_fit_seeds_target_score_stops_when_every_model_is_there_and_counts_each_
     assert len(set(first)) > 1 and first.max() < 39, first  # the models get there at different epochs
     np.testing.assert_array_equal(full.steps_to(1e-2), 5 * (first + 1))
     assert list(full.steps_to(-1.0)) == [0, 0, 0]  # never
-    _, stopped = train.fit_seeds(make, keys, mse_params, lambda k: data, epochs=40, target_score=1e-2, **options)
-    assert len(stopped.scores) == first.max() + 1 and stopped.step[-1] == 5 * (first.max() + 1)
-    np.testing.assert_array_equal(stopped.steps_to(1e-2), full.steps_to(1e-2))
+    for parallel in [False, True]:
+        _, stopped = train.fit_seeds(
+            make, keys, mse_params, lambda k: data, epochs=40, target_score=1e-2, parallel=parallel, **options
+        )
+        assert len(stopped.scores) == first.max() + 1 and stopped.step[-1] == 5 * (first.max() + 1)
+        np.testing.assert_array_equal(stopped.steps_to(1e-2), full.steps_to(1e-2))
+        if not parallel:  # a model that stopped keeps its last score
+            last = np.stack(stopped.scores)[:, first.argmin()]
+            assert (last[first.min() :] == last[first.min()]).all()
     with pytest.raises(ValueError, match="target_score needs an `evaluate`"):
         train.fit_seeds(make, keys, mse_params, lambda k: data, epochs=2, key=jax.random.key(0), target_score=0.1)
     with pytest.raises(ValueError, match="no scores"):

@@ -388,31 +388,37 @@ def fit_seeds(
     target_score: float | None = None,
     progress: bool = True,
     desc: str = "training",
+    parallel: bool = True,
 ) -> tuple[list, History]:
-    """Train one model per key of ``keys``, all at once; return ``(trained models, History)``.
+    """Train one model per key of ``keys``; return ``(trained models, History)`` over all of them.
 
-    A claim about training holds only if another seed would also make it true, and training the
-    seeds one after the other costs a compilation and a loop each. Here model ``i`` is
-    ``make(keys[i])`` (a Flax NNX module or a pytree of parameters); the parameters of all the
-    models are stacked on a leading axis and trained by one :func:`fit`, whose step is ``jax.vmap``
-    over that axis: each model draws its own batches (``batch_fn`` under ``vmap``, the batch keys
-    split from ``key``) and has its own optimizer state (``optimizer``, ``learning_rate`` and
-    ``clip_norm`` as in :func:`fit`, applied per model: the gradient norm is clipped model by model).
-    Each model's parameters get exactly their own model's gradient (that of the sum of the models'
-    losses); the progress bar and ``History.train_loss`` show the mean over the models.
+    A claim about training holds only if another seed would also make it true. Model ``i`` is
+    ``make(keys[i])`` (a Flax NNX module or a pytree of parameters); it draws its own batches
+    (``batch_fn`` of the ``i``-th of ``n`` keys split from each step's key, the step keys drawn
+    from ``key`` as in :func:`fit`) and has its own optimizer state (``optimizer``, ``learning_rate``
+    and ``clip_norm`` as in :func:`fit`, applied per model: the gradient norm is clipped model by
+    model). ``History.train_loss`` is the mean over the models.
 
     * ``keys``: ``[n]`` PRNG keys (``jax.random.split(jax.random.key(seed), n)``), one per model.
     * ``evaluate(model) -> array``: a score of one model, computed for every model after every
       epoch; ``History.scores`` holds one ``[n, ...]`` array per epoch.
-    * ``target_score``: stop after the first epoch in which *every* model's score is below it
-      (a task solved by all seeds). Models that got there earlier go on training meanwhile; the
-      steps model ``i`` took to get there are ``History.steps_to(target_score)[i]``.
-
-    The models share everything but the parameters: state other than ``nnx.Param`` (counters, a
-    dropout stream) is the first model's. One compilation and one loop serve all the seeds, but the
-    arithmetic grows with ``n``: on a CPU, once a model's step is more than a few milliseconds,
-    ``n`` models cost about ``n`` times one (measured for the LSTM at batch 64 and T = 200: 20 ms a
-    step for one seed, 67 ms for three); the saving is in compilation and Python overhead.
+    * ``target_score``: the run ends after the first epoch in which every model's score is below it
+      (a task solved by all seeds), or when ``epochs`` are done. The steps model ``i`` took to get
+      there are ``History.steps_to(target_score)[i]``. With ``parallel`` the models that got there
+      earlier go on training meanwhile; without, each stops at its own epoch, and its entries of
+      ``History.scores`` and ``History.train_loss`` repeat its last ones after that.
+    * ``parallel``: ``True`` (the default) stacks the models' parameters on a leading axis and trains
+      them all at once, one :func:`fit` whose step is ``jax.vmap`` over that axis (there a model that
+      reached ``target_score`` goes on training until every model has; the models share all state
+      other than ``nnx.Param``, counters or a dropout stream: the first model's). ``False`` trains
+      them one after the other, each by :func:`fit`, each compiled on its own. The two give the
+      same models up to float rounding. Measured on 2 CPU cores (``python benchmarks/seeds.py``),
+      a step of three models of the book's sizes costs about three times one model's either way
+      (2.5 to 4.8 times vmapped, 2.6 to 3.7 times as a loop, in runs on a shared machine), but the
+      loop compiles once per model: in the chapters, whose runs are short, the vmapped program was
+      the faster end to end (as a loop, the Vanishing Gradient chapter's adding problem took about
+      1.3 times as long, its short tanh-RNN runs twice). On a GPU, with room for the stacked models,
+      vmap should gain more (not measured here).
     """
     if not callable(make):
         raise TypeError(f"`make` must be a function of a PRNG key that builds a model, got {type(make).__name__}")
@@ -441,6 +447,22 @@ def fit_seeds(
     shapes = {tuple(shape_of(leaf) for leaf in jax.tree_util.tree_leaves(p)) for p in parts}
     if len(structures) != 1 or len(shapes) != 1:
         raise ValueError("`make` must build models of one architecture for every key (same parameters and shapes)")
+    if not parallel:
+        return _fit_one_by_one(
+            models,
+            loss_fn,
+            batch_fn,
+            key=key,
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch,
+            optimizer=optimizer,
+            learning_rate=learning_rate,
+            clip_norm=clip_norm,
+            evaluate=evaluate,
+            target_score=target_score,
+            progress=progress,
+            desc=desc,
+        )
     params = jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *parts)
 
     def summed_loss(params, batches):
@@ -467,6 +489,46 @@ def fit_seeds(
         desc=desc,
     )
     return [merge(jax.tree_util.tree_map(lambda a, i=i: a[i], params)) for i in range(n)], history
+
+
+_NTH_BATCH: dict = {}
+
+
+def _nth_batch_fn(batch_fn: Callable, n: int, i: int) -> Callable:
+    """``k -> batch_fn(split(k, n)[i])``: model ``i``'s batches, those the vmapped run draws for it. One
+    function per ``(batch_fn, n, i)``, so that repeated runs of a setting find :func:`fit`'s compiled epoch."""
+    key = (batch_fn, n, i)
+    if key not in _NTH_BATCH:
+        if len(_NTH_BATCH) >= _PROGRAMS_KEPT:
+            _NTH_BATCH.pop(next(iter(_NTH_BATCH)))
+        _NTH_BATCH[key] = lambda k: batch_fn(jax.random.split(k, n)[i])
+    return _NTH_BATCH[key]
+
+
+def _fit_one_by_one(models, loss_fn, batch_fn, *, key, epochs, desc, progress, **options) -> tuple[list, History]:
+    """:func:`fit_seeds` with ``parallel=False``: :func:`fit` for each model, the histories merged."""
+    n, trained, runs = len(models), [], []
+    for i, model in enumerate(models):
+        model, hist = fit(
+            model,
+            loss_fn,
+            _nth_batch_fn(batch_fn, n, i),
+            key=key,
+            epochs=epochs,
+            progress=progress,
+            desc=f"{desc} ({i + 1}/{n})",
+            **options,
+        )
+        trained.append(model)
+        runs.append(hist)
+    history = History(seconds=sum(h.seconds for h in runs))
+    for epoch in range(max(len(h.step) for h in runs)):
+        at = [min(epoch, len(h.step) - 1) for h in runs]  # a model that stopped repeats its last epoch
+        history.step.append((epoch + 1) * options["steps_per_epoch"])
+        history.train_loss.append(float(np.mean([h.train_loss[e] for h, e in zip(runs, at)])))
+        if runs[0].scores:
+            history.scores.append(np.stack([h.scores[e] for h, e in zip(runs, at)]))
+    return trained, history
 
 
 def _non_finite_loss(
