@@ -52,9 +52,12 @@ __all__ = [
     "dates",
     "delayed_echo",
     "flipflop",
+    "mqar",
+    "parity",
     "read_date",
     "read_dates",
     "reviews",
+    "selective_copy",
     "shakespeare",
     "shakespeare_milton",
     "sunspots",
@@ -590,3 +593,75 @@ def bit_copy(key: Key, batch: int, min_len: int, max_len: int, bits: int = 8) ->
     delimiter = (t == lengths).astype(jnp.float32)[..., None]
     y = jnp.where(writing[..., None], jnp.take_along_axis(vectors, out_idx[..., None], axis=1), 0.0)
     return jnp.concatenate([x_bits, delimiter], -1), y, writing.astype(jnp.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# Tasks of Chapter 8: what linear recurrences can and cannot do
+# --------------------------------------------------------------------------------------------
+def selective_copy(key: Key, batch: int, time: int, n_tokens: int = 4, n_colors: int = 8) -> tuple[Array, Array, Array]:
+    """Selective copying (Gu & Dao 2023): remember ``n_tokens`` coloured tokens scattered among noise.
+
+    Token ids: 0 noise, ``1..n_colors`` colours, ``n_colors + 1`` the marker that asks for the next
+    coloured token. The first ``time`` steps hold ``n_tokens`` colours at random (distinct, sorted)
+    positions and noise elsewhere; then ``n_tokens`` markers. At each marker the target is the next
+    colour in order (as a class ``0..n_colors-1``). Returns ``(x: [batch, time + n_tokens]`` ids,
+    ``y: [batch, time + n_tokens]`` classes (0 where nothing is asked), ``mask``: 1 at the markers).
+    A model whose mixing weights do not depend on the input (a time-invariant SSM, a convolution)
+    cannot know where the colours are. Traceable.
+    """
+    check_key(key)
+    check_positive_int(batch, "batch")
+    check_positive_int(n_tokens, "n_tokens")
+    check_positive_int(n_colors, "n_colors")
+    if not isinstance(time, int) or time < n_tokens:
+        raise ValueError(f"time must be an integer >= n_tokens={n_tokens} (room for every token), got {time!r}")
+    k_pos, k_col = jax.random.split(key)
+    positions = jnp.sort(jnp.argsort(jax.random.uniform(k_pos, (batch, time)), axis=1)[:, :n_tokens], axis=1)
+    colors = jax.random.randint(k_col, (batch, n_tokens), 1, n_colors + 1)
+    rows = jnp.arange(batch)[:, None]
+    body = jnp.zeros((batch, time), jnp.int32).at[rows, positions].set(colors)
+    x = jnp.concatenate([body, jnp.full((batch, n_tokens), n_colors + 1, jnp.int32)], axis=1)
+    y = jnp.concatenate([jnp.zeros((batch, time), jnp.int32), colors - 1], axis=1)
+    mask = jnp.concatenate([jnp.zeros((batch, time)), jnp.ones((batch, n_tokens))], axis=1)
+    return x, y, mask
+
+
+def parity(key: Key, batch: int, time: int) -> tuple[Array, Array]:
+    """Running parity: bits ``x: [batch, time]`` in {0, 1} and ``y_t = (x_1 + ... + x_t) mod 2``.
+
+    The simplest state-tracking task: one bit of state, flipped by every 1. Traceable."""
+    check_key(key)
+    check_positive_int(batch, "batch")
+    check_positive_int(time, "time")
+    x = jax.random.bernoulli(key, 0.5, (batch, time)).astype(jnp.int32)
+    return x, jnp.cumsum(x, axis=1) % 2
+
+
+def mqar(
+    key: Key, batch: int, n_pairs: int, n_queries: int, n_keys: int = 32, n_values: int = 32
+) -> tuple[Array, Array, Array]:
+    """Multi-query associative recall (Arora et al. 2023): read key-value pairs, then answer queries.
+
+    The sequence is ``k_1 v_1 ... k_n v_n q_1 ... q_m``: ``n_pairs`` distinct keys (ids
+    ``0..n_keys-1``) each followed by its value (ids ``n_keys..n_keys+n_values-1``), then
+    ``n_queries`` keys drawn from the stored ones. The target at each query is its value (a class
+    ``0..n_values-1``). Returns ``(x: [batch, 2 n_pairs + n_queries]`` ids, ``y`` classes (0 where
+    nothing is asked), ``mask``: 1 at the queries). Vocabulary size ``n_keys + n_values``. Traceable.
+    """
+    check_key(key)
+    check_positive_int(batch, "batch")
+    check_positive_int(n_pairs, "n_pairs")
+    check_positive_int(n_queries, "n_queries")
+    check_positive_int(n_values, "n_values")
+    check_int_range(n_keys, "n_keys", n_pairs)  # the keys of one sequence are distinct
+    k_key, k_val, k_q = jax.random.split(key, 3)
+    keys = jnp.argsort(jax.random.uniform(k_key, (batch, n_keys)), axis=1)[:, :n_pairs]
+    values = jax.random.randint(k_val, (batch, n_pairs), 0, n_values)
+    which = jax.random.randint(k_q, (batch, n_queries), 0, n_pairs)
+    queries = jnp.take_along_axis(keys, which, axis=1)
+    answers = jnp.take_along_axis(values, which, axis=1)
+    pairs = jnp.stack([keys, values + n_keys], axis=2).reshape(batch, 2 * n_pairs)
+    x = jnp.concatenate([pairs, queries], axis=1).astype(jnp.int32)
+    y = jnp.concatenate([jnp.zeros((batch, 2 * n_pairs), jnp.int32), answers], axis=1)
+    mask = jnp.concatenate([jnp.zeros((batch, 2 * n_pairs)), jnp.ones((batch, n_queries))], axis=1)
+    return x, y, mask
