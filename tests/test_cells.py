@@ -1,6 +1,7 @@
 """The cell contract of rnnbook.cells, checked once for every cell of the package.
 
-Every cell of ``layers.CELLS`` (Elman, GRU in both conventions, LSTM in its three variants) and the
+Every cell of ``layers.CELLS`` (Elman, GRU in both conventions, LSTM in its three variants, and
+Chapter 8's minGRU, minLSTM and sLSTM) and the
 NTM (``ntm.NTM``, where a check applies to it) is driven by the same generic tests: ``scan_cell``
 equals an unrolled Python loop; padding changes nothing; ``initial_carry``, ``hidden`` and
 ``carry_from_hidden`` agree; unknown options are refused; ``init`` is a function of its key; the
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from rnnbook import cells, gru, layers, lstm, ntm, rnn
+from rnnbook import cells, gru, layers, linear_rnn, lstm, ntm, rnn
 from rnnbook.layers import Recurrent
 
 BATCH, TIME, INPUT, HIDDEN = 3, 5, 4, 6
@@ -23,6 +24,7 @@ ALL = {**layers.CELLS, "ntm": ntm.NTM}
 NAMES = list(layers.CELLS)  # the recurrent cells: carry h or (h, c), output h
 WEIGHT_NAMES = {"W_x", "W_h", "b", "b_h", "p_i", "p_f", "p_o"}
 GATES = {"rnn": 1, "gru": 3, "gru_cho2014": 3, "lstm": 4, "peephole_lstm": 4, "lstm1997": 3}
+GATES |= {"mingru": 2, "minlstm": 3, "slstm": 4}
 LSTMS = [lstm.LSTM, lstm.PEEPHOLE_LSTM, lstm.LSTM_1997]
 
 
@@ -71,7 +73,12 @@ def assert_trees_close(a, b, **tol):
 # ----------------------------------------------------------------------------------------------
 @pytest.mark.smoke
 def test_cells_are_registered_by_name():
-    assert set(layers.CELLS) == {"rnn", "gru", "gru_cho2014", "lstm", "peephole_lstm", "lstm1997"}
+    assert set(layers.CELLS) == {"rnn", "gru", "gru_cho2014", "lstm", "peephole_lstm", "lstm1997"} | {
+        "mingru",
+        "minlstm",
+        "slstm",
+    }
+    assert layers.CELLS["mingru"] is linear_rnn.MINGRU and layers.CELLS["slstm"] is linear_rnn.SLSTM
     assert layers.CELLS["rnn"] is rnn.ELMAN and layers.CELLS["gru"] is gru.GRU
     assert layers.CELLS["gru_cho2014"] is gru.GRU_CHO2014 and layers.CELLS["lstm"] is lstm.LSTM
     assert layers.CELLS["peephole_lstm"] is lstm.PEEPHOLE_LSTM and layers.CELLS["lstm1997"] is lstm.LSTM_1997
@@ -150,7 +157,7 @@ def test_initial_carry_shapes_and_dtype(name, dtype):
         assert [a.shape for a in jax.tree_util.tree_leaves(carry["lstm"])] == [(BATCH, HIDDEN)] * 2
     else:
         leaves = jax.tree_util.tree_leaves(carry)
-        assert len(leaves) == (2 if "lstm" in name else 1)
+        assert len(leaves) == {"minlstm": 1, "slstm": 4}.get(name, 2 if "lstm" in name else 1)
         for leaf in leaves:
             assert leaf.shape == (BATCH, HIDDEN) and not np.any(np.asarray(leaf, np.float32))
         # the same zero carry the layer starts from
@@ -240,10 +247,12 @@ def test_weight_names_follow_the_one_scheme(name):
     else:
         n_in = INPUT
     assert set(params) <= WEIGHT_NAMES
-    assert {"W_x", "W_h", "b"} <= set(params)
+    assert {"W_x", "b"} <= set(params)
+    assert ("W_h" in params) == (name not in ("mingru", "minlstm"))  # minGRU/minLSTM: no recurrent weights
     gates = GATES[name]  # the shapes of the table in rnnbook/cells.py
     assert params["W_x"].shape == (n_in, gates * HIDDEN)
-    assert params["W_h"].shape == (HIDDEN, gates * HIDDEN)
+    if "W_h" in params:
+        assert params["W_h"].shape == (HIDDEN, gates * HIDDEN)
     assert params["b"].shape == (gates * HIDDEN,)
     assert ("b_h" in params) == name.startswith("gru")
     assert {"p_i", "p_f", "p_o"} <= set(params) if name == "peephole_lstm" else not {"p_i", "p_f", "p_o"} & set(params)

@@ -20,12 +20,15 @@ from ._checks import check_dtype, check_int_range, check_lengths, check_positive
 from ._types import Array, ArrayLike, Carry
 from .cells import Cell, scan_cell
 from .gru import GRU, GRU_CHO2014
+from .linear_rnn import MINGRU, MINLSTM, SLSTM
 from .lstm import LSTM, LSTM_1997, PEEPHOLE_LSTM
 from .rnn import ELMAN
 
 __all__ = ["CELLS", "Recurrent", "get_cell", "reverse_padded"]
 
-CELLS: dict[str, Cell] = {cell.name: cell for cell in (ELMAN, GRU, GRU_CHO2014, LSTM, PEEPHOLE_LSTM, LSTM_1997)}
+CELLS: dict[str, Cell] = {
+    cell.name: cell for cell in (ELMAN, GRU, GRU_CHO2014, LSTM, PEEPHOLE_LSTM, LSTM_1997, MINGRU, MINLSTM, SLSTM)
+}
 """Every recurrent cell of the package by name (each a :class:`rnnbook.cells.Cell`)."""
 
 

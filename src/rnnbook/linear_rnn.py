@@ -64,8 +64,11 @@ __all__ = [
     "log_linear_scan",
     "lru",
     "lru_eigenvalues",
+    "elu_plus_one",
     "mingru",
+    "mingru_cell",
     "minlstm",
+    "minlstm_cell",
     "mlstm",
     "s4d",
     "s4d_discretize",
@@ -82,7 +85,8 @@ SCAN_METHODS = ("parallel", "sequential", "loop")
 # The scan
 # --------------------------------------------------------------------------------------------
 def combine(left: tuple[Array, Array], right: tuple[Array, Array]) -> tuple[Array, Array]:
-    r"""Compose two steps of :math:`h \mapsto a h + b`: first ``left``, then ``right``.
+    r"""Compose two steps of :math:`h \mapsto a h + b`: first ``left``, then ``right``. Each is a pair
+    of arrays of one shape (``[batch, time, ...state]`` inside :func:`linear_scan`), combined elementwise.
 
     .. math:: (a_1, b_1) \bullet (a_2, b_2) = (a_1 a_2,\; a_2 b_1 + b_2)
 
@@ -160,13 +164,14 @@ def log_linear_scan(log_a: ArrayLike, log_b: ArrayLike, log_h0: ArrayLike | None
 # minGRU and minLSTM
 # --------------------------------------------------------------------------------------------
 def g(x: Array) -> Array:
-    r"""minGRU's positive activation for the candidate state: :math:`x + 1/2` for :math:`x \ge 0`,
-    :math:`\sigma(x)` below (continuous at 0, always > 0, so its log exists)."""
+    r"""minGRU's positive activation for the candidate state, elementwise on ``[..., hidden]``:
+    :math:`x + 1/2` for :math:`x \ge 0`, :math:`\sigma(x)` below (continuous at 0, always > 0, so
+    its log exists)."""
     return jnp.where(x >= 0, x + 0.5, jax.nn.sigmoid(x))
 
 
 def log_g(x: Array) -> Array:
-    """``log(g(x))``, computed without forming ``g(x)`` where it is tiny."""
+    """``log(g(x))`` elementwise (``[..., hidden]``), computed without forming ``g(x)`` where it is tiny."""
     return jnp.where(x >= 0, jnp.log(jax.nn.relu(x) + 0.5), -jax.nn.softplus(-x))
 
 
@@ -220,7 +225,8 @@ def mingru_cell(params: Params, h: Array, x: Array) -> tuple[Array, Array]:
 
 
 def minlstm_cell(params: Params, h: Array, x: Array) -> tuple[Array, Array]:
-    r"""One minLSTM step (Feng et al. 2024): forget and input gates normalised to sum to one,
+    r"""One minLSTM step (Feng et al. 2024), ``h: [batch, hidden]``, ``x: [batch, input]``: forget and
+    input gates normalised to sum to one,
 
     .. math::
         f'_t = \frac{f_t}{f_t + i_t}, \quad i'_t = \frac{i_t}{f_t + i_t}, \quad
@@ -561,7 +567,8 @@ def selective_ssm(params: Params, x: ArrayLike, *, method: str = "parallel") -> 
 # Linear attention and the xLSTM
 # --------------------------------------------------------------------------------------------
 def elu_plus_one(x: Array) -> Array:
-    r"""The feature map of Katharopoulos et al. (2020): :math:`\phi(x) = \mathrm{elu}(x) + 1 > 0`."""
+    r"""The feature map of Katharopoulos et al. (2020): :math:`\phi(x) = \mathrm{elu}(x) + 1 > 0`,
+    elementwise (``[..., d]`` in, the same shape out)."""
     return jax.nn.elu(x) + 1
 
 
@@ -730,6 +737,7 @@ SLSTM = Cell(
     slstm_cell,
     _slstm_zero,
     lambda carry: carry[0],
+    from_h=lambda h: (h, jnp.zeros_like(h), jnp.zeros_like(h), jnp.zeros_like(h)),
 )
 """The sLSTM as a :class:`rnnbook.cells.Cell`: a classic (nonlinear) recurrence, run by ``scan_cell``."""
 
