@@ -85,6 +85,7 @@ benchmarks: $(STAMP)
 	$(PY) benchmarks/lstm.py
 	$(PY) benchmarks/word2vec.py
 	$(PY) benchmarks/checks.py
+	$(PY) benchmarks/scan.py
 	$(PY) benchmarks/chapters.py
 
 # Do the claims hold for other seeds and machines? Every chapter (asserts on, outputs not compared) once

@@ -33,6 +33,7 @@ from rnnbook import (
     figures,
     gru,
     layers,
+    linear_rnn,
     losses,
     lstm,
     models,
@@ -135,6 +136,50 @@ def s2s_batch():
         k: jnp.asarray(v)
         for k, v in seq2seq.make_batch([np.array([4, 5]), np.array([4])], [np.array([3, 4])] * 2).items()
     }
+
+
+@functools.cache
+def mingru_params():
+    return linear_rnn.init_mingru(KEY, 3, 4)  # W_x [3, 8]: not [input, 3*hidden]
+
+
+@functools.cache
+def minlstm_params():
+    return linear_rnn.init_minlstm(KEY, 3, 4)
+
+
+@functools.cache
+def lru_params():
+    return linear_rnn.init_lru(KEY, 3, 4)
+
+
+@functools.cache
+def s4d_params():
+    return linear_rnn.init_s4d(KEY, 3, 4)
+
+
+@functools.cache
+def selective_params():
+    return linear_rnn.init_selective_ssm(KEY, 3, 4)
+
+
+@functools.cache
+def slstm_params():
+    return linear_rnn.init_slstm(KEY, 3, 4)
+
+
+@functools.cache
+def sequence_model(tokens=True):
+    sizes = {"vocab_size": 5} if tokens else {"input_size": 3}
+    return linear_rnn.SequenceModel(
+        "lru", width=4, output_size=2, num_layers=1, state_size=2, rngs=nnx.Rngs(0), **sizes
+    )
+
+
+def selective_scan(**changed):
+    """linear_rnn.selective_scan on x [batch 2, time 5, channels 3], state 4, with the arguments ``changed``."""
+    args = {"x": XS, "delta": XS, "A": -ones(3, 4), "B": ones(2, 5, 4), "C": ones(2, 5, 4), "D": ones(3), **changed}
+    return linear_rnn.selective_scan(**args)
 
 
 def with_(batch, **changes):
@@ -884,6 +929,226 @@ CASES = [
     case("data.copy_task", lambda: data.copy_task(KEY, 2, 5, 3), "min_len"),
     case("data.copy_task", lambda: data.copy_task(KEY, 2, 1, 3, offset=-1), "offset"),
     case("data.bit_copy", lambda: data.bit_copy(KEY, 2, 1, 3, bits=0), "bits"),
+    case("data.selective_copy", lambda: data.selective_copy(KEY, 2, 3, n_tokens=4), "time", ">= n_tokens=4"),
+    case("data.selective_copy", lambda: data.selective_copy(KEY, 2, 8.0), "time", "integer"),
+    case("data.selective_copy", lambda: data.selective_copy(KEY, 2, 8, n_colors=0), "n_colors"),
+    case("data.selective_copy", lambda: data.selective_copy(0, 2, 8), "`key`", exc=TypeError),
+    case("data.parity", lambda: data.parity(KEY, 2, 0), "time"),
+    case("data.parity", lambda: data.parity(3, 2, 5), "`key`", exc=TypeError),
+    case("data.mqar", lambda: data.mqar(KEY, 2, 4, 3, n_keys=3), "n_keys", ">= 4"),
+    case("data.mqar", lambda: data.mqar(KEY, 2, 4, 0), "n_queries"),
+    case("data.mqar", lambda: data.mqar(KEY, 2, 4, 3, n_values=0), "n_values"),
+    # linear_rnn -----------------------------------------------------------------------------
+    case(
+        "linear_rnn.combine",
+        lambda: linear_rnn.combine((ones(2, 3), ones(2, 1)), (ones(2, 3), ones(2, 3))),
+        "`left`",
+        "one shape",
+    ),
+    case("linear_rnn.combine", lambda: linear_rnn.combine((ones(2, 3),), (ones(2, 3), ones(2, 3))), "`left`", "pair"),
+    case("linear_rnn.linear_scan", lambda: linear_rnn.linear_scan(XS, ones(2, 5, 4)), "`a`", "`b`", "same shape"),
+    case("linear_rnn.linear_scan", lambda: linear_rnn.linear_scan(XS, XS, ones(3, 3)), "`h0`", "[2, 3]"),
+    case("linear_rnn.linear_scan", lambda: linear_rnn.linear_scan(ones(2, 0, 3), ones(2, 0, 3)), "`b`", "empty"),
+    case("linear_rnn.linear_scan", lambda: linear_rnn.linear_scan(ones(5), ones(5)), "`b`", "[batch, time"),
+    case("linear_rnn.linear_scan", lambda: linear_rnn.linear_scan(XS, XS, method="fast"), "`method`", "'parallel'"),
+    case("linear_rnn.log_linear_scan", lambda: linear_rnn.log_linear_scan(XS, ones(2, 5, 2)), "`log_a`", "`log_b`"),
+    case("linear_rnn.log_linear_scan", lambda: linear_rnn.log_linear_scan(XS, XS, ones(2, 4)), "`log_h0`", "[2, 3]"),
+    case(
+        "linear_rnn.log_linear_scan",
+        lambda: linear_rnn.log_linear_scan(XS.astype(jnp.complex64), XS),
+        "`log_a`",
+        "floating-point",
+    ),
+    case("linear_rnn.init_mingru", lambda: linear_rnn.init_mingru(0, 3, 4), "`key`", exc=TypeError),
+    case("linear_rnn.init_mingru", lambda: linear_rnn.init_mingru(KEY, 0, 4), "input_size"),
+    case("linear_rnn.init_minlstm", lambda: linear_rnn.init_minlstm(KEY, 3, 0), "hidden_size"),
+    case(
+        "linear_rnn.mingru_cell",
+        lambda: linear_rnn.mingru_cell(mingru_params(), ones(2, 4), ones(2, 5)),
+        "`x`",
+        "input 3",
+    ),
+    case(
+        "linear_rnn.mingru_cell",
+        lambda: linear_rnn.mingru_cell(mingru_params(), ones(2, 5), ones(2, 3)),
+        "`h`",
+        "hidden 4",
+    ),
+    case(
+        "linear_rnn.mingru_cell",
+        lambda: linear_rnn.mingru_cell(slstm_params(), ones(2, 4), ones(2, 3)),
+        "`params`",
+        "init_mingru",
+    ),
+    case(
+        "linear_rnn.minlstm_cell",
+        lambda: linear_rnn.minlstm_cell(mingru_params(), ones(2, 4), ones(2, 3)),
+        "`params`",
+        "3*hidden",
+    ),
+    case("linear_rnn.mingru", lambda: linear_rnn.mingru(mingru_params(), ones(2, 5, 2)), "`xs`", "input 3"),
+    case("linear_rnn.mingru", lambda: linear_rnn.mingru(mingru_params(), ones(2, 0, 3)), "`xs`", "empty"),
+    case("linear_rnn.mingru", lambda: linear_rnn.mingru(mingru_params(), XS, ones(2, 5)), "`h0`", "hidden 4"),
+    case("linear_rnn.mingru", lambda: linear_rnn.mingru(mingru_params(), XS, method="fast"), "`method`", "'log'"),
+    case(
+        "linear_rnn.mingru",
+        lambda: linear_rnn.mingru(mingru_params(), XS, method="log", signed=True),
+        "method='log'",
+        "signed=True",
+    ),
+    case(
+        "linear_rnn.mingru",
+        lambda: linear_rnn.mingru(mingru_params(), XS, -ones(2, 4), method="log"),
+        "`h0`",
+        "positive",
+    ),
+    case("linear_rnn.mingru", lambda: linear_rnn.mingru(lru_params(), XS), "`params`", "init_mingru"),
+    case(
+        "linear_rnn.mingru",
+        lambda: linear_rnn.mingru(mingru_params(), ones(2, 5, 3, dtype=jnp.int32)),
+        "`xs`",
+        "floating-point",
+    ),
+    case("linear_rnn.minlstm", lambda: linear_rnn.minlstm(mingru_params(), XS), "`params`", "3*hidden"),
+    case("linear_rnn.minlstm", lambda: linear_rnn.minlstm(minlstm_params(), ones(2, 5, 4)), "`xs`", "input 3"),
+    case(
+        "linear_rnn.minlstm",
+        lambda: linear_rnn.minlstm(minlstm_params(), XS, jnp.zeros((2, 4)), method="log"),
+        "`h0`",
+        "positive",
+    ),
+    case("linear_rnn.init_lru", lambda: linear_rnn.init_lru(KEY, 3, 4, r_min=0.9, r_max=0.5), "r_min", "r_max"),
+    case("linear_rnn.init_lru", lambda: linear_rnn.init_lru(KEY, 3, 4, r_min=0.5, r_max=0.5), "r_min < r_max"),
+    case("linear_rnn.init_lru", lambda: linear_rnn.init_lru(KEY, 3, 4, max_phase=0.0), "max_phase"),
+    case("linear_rnn.init_lru", lambda: linear_rnn.init_lru(KEY, 3, 0), "state_size"),
+    case("linear_rnn.init_lru", lambda: linear_rnn.init_lru("key", 3, 4), "`key`", exc=TypeError),
+    case("linear_rnn.lru_eigenvalues", lambda: linear_rnn.lru_eigenvalues(s4d_params()), "`params`", "init_lru"),
+    case("linear_rnn.lru", lambda: linear_rnn.lru(lru_params(), ones(2, 5, 4)), "`u`", "input 3"),
+    case("linear_rnn.lru", lambda: linear_rnn.lru(s4d_params(), XS), "`params`", "init_lru"),
+    case("linear_rnn.lru", lambda: linear_rnn.lru(lru_params(), XS, method="convolution"), "`method`"),
+    case("linear_rnn.init_s4d", lambda: linear_rnn.init_s4d(KEY, 3, 4, dt_min=0.1, dt_max=0.01), "dt_min", "dt_max"),
+    case("linear_rnn.init_s4d", lambda: linear_rnn.init_s4d(KEY, 0, 4), "channels"),
+    case("linear_rnn.s4d_discretize", lambda: linear_rnn.s4d_discretize(lru_params()), "`params`", "init_s4d"),
+    case("linear_rnn.s4d_kernel", lambda: linear_rnn.s4d_kernel(s4d_params(), 0), "length"),
+    case("linear_rnn.s4d_kernel", lambda: linear_rnn.s4d_kernel(lru_params(), 5), "`params`", "init_s4d"),
+    case("linear_rnn.s4d", lambda: linear_rnn.s4d(lru_params(), XS), "`params`", "init_s4d"),
+    case("linear_rnn.s4d", lambda: linear_rnn.s4d(s4d_params(), ones(2, 5, 4)), "`u`", "channels 3"),
+    case("linear_rnn.s4d", lambda: linear_rnn.s4d(s4d_params(), XS, method="fft"), "`method`", "'convolution'"),
+    case("linear_rnn.selective_scan", lambda: selective_scan(delta=ones(2, 5, 2)), "`delta`", "channels 3"),
+    case("linear_rnn.selective_scan", lambda: selective_scan(A=-ones(2, 4)), "`A`", "channels 3"),
+    case("linear_rnn.selective_scan", lambda: selective_scan(B=ones(2, 5, 3)), "`B`", "state 4"),
+    case("linear_rnn.selective_scan", lambda: selective_scan(D=ones(4)), "`D`", "channels 3"),
+    case("linear_rnn.selective_scan", lambda: selective_scan(x=ones(2, 0, 3)), "`x`", "empty"),
+    case("linear_rnn.selective_scan", lambda: selective_scan(x=XS.astype(jnp.int32)), "`x`", "floating-point"),
+    case("linear_rnn.init_selective_ssm", lambda: linear_rnn.init_selective_ssm(KEY, 3, 4, dt_min=-1.0), "dt_min"),
+    case("linear_rnn.init_selective_ssm", lambda: linear_rnn.init_selective_ssm(KEY, 3, 0), "state_size"),
+    case("linear_rnn.selective_ssm", lambda: linear_rnn.selective_ssm(selective_params(), ones(2, 5, 4)), "`x`"),
+    case(
+        "linear_rnn.selective_ssm",
+        lambda: linear_rnn.selective_ssm(s4d_params(), XS),
+        "`params`",
+        "init_selective_ssm",
+    ),
+    case(
+        "linear_rnn.linear_attention",
+        lambda: linear_rnn.linear_attention(XS, ones(2, 5, 4), ones(2, 5, 2)),
+        "`k`",
+        "d_k 3",
+    ),
+    case("linear_rnn.linear_attention", lambda: linear_rnn.linear_attention(XS, XS, ones(2, 4, 2)), "`v`", "time 5"),
+    case(
+        "linear_rnn.linear_attention",
+        lambda: linear_rnn.linear_attention(XS, XS, XS, method="loop"),
+        "`method`",
+        "'recurrent'",
+    ),
+    case(
+        "linear_rnn.linear_attention",
+        lambda: linear_rnn.linear_attention(XS, XS, XS, feature_map=lambda x: x.sum(-1)),
+        "feature_map(q)",
+        "[batch, time, features]",
+    ),
+    case(
+        "linear_rnn.linear_attention",
+        lambda: linear_rnn.linear_attention(XS, XS, XS, feature_map="elu"),
+        "`feature_map`",
+        exc=TypeError,
+    ),
+    case(
+        "linear_rnn.mlstm",
+        lambda: linear_rnn.mlstm(XS, XS, XS, ones(2, 4), ones(2, 5)),
+        "`i_pre`",
+        "[batch, time]",
+        "time 5",
+    ),
+    case("linear_rnn.mlstm", lambda: linear_rnn.mlstm(XS, XS, XS, ones(2, 5), ones(2, 5, 1)), "`f_pre`"),
+    case("linear_rnn.mlstm", lambda: linear_rnn.mlstm(XS, ones(2, 5, 4), XS, ones(2, 5), ones(2, 5)), "`k`", "d_k 3"),
+    case(
+        "linear_rnn.mlstm",
+        lambda: linear_rnn.mlstm(XS, XS, XS, ones(2, 5), ones(2, 5), method="sequential"),
+        "`method`",
+    ),
+    case("linear_rnn.init_slstm", lambda: linear_rnn.init_slstm(KEY, 3, 0), "hidden_size"),
+    case("linear_rnn.init_slstm", lambda: linear_rnn.init_slstm(0, 3, 4), "`key`", exc=TypeError),
+    case(
+        "linear_rnn.slstm_cell",
+        lambda: linear_rnn.slstm_cell(slstm_params(), (ones(2, 4), ones(2, 4)), ones(2, 3)),
+        "`carry`",
+        "(h, c, n, m)",
+    ),
+    case(
+        "linear_rnn.slstm_cell",
+        lambda: linear_rnn.slstm_cell(slstm_params(), (ones(2, 4), ones(2, 4), ones(2, 5), ones(2, 4)), ones(2, 3)),
+        "`n`",
+        "hidden 4",
+    ),
+    case(
+        "linear_rnn.slstm_cell",
+        lambda: linear_rnn.slstm_cell(slstm_params(), (ones(2, 4),) * 4, ones(2, 2)),
+        "`x`",
+        "input 3",
+    ),
+    case(
+        "linear_rnn.slstm_cell",
+        lambda: linear_rnn.slstm_cell(mingru_params(), (ones(2, 4),) * 4, ones(2, 3)),
+        "`params`",
+        "W_h",
+    ),
+    case(
+        "linear_rnn.SequenceModel",
+        lambda: linear_rnn.SequenceModel("mamba", width=4, output_size=2, vocab_size=5, rngs=nnx.Rngs(0)),
+        "`mixer`",
+        "'selective'",
+    ),
+    case(
+        "linear_rnn.SequenceModel",
+        lambda: linear_rnn.SequenceModel("lru", width=4, output_size=2, vocab_size=5, input_size=3, rngs=nnx.Rngs(0)),
+        "vocab_size",
+        "input_size",
+    ),
+    case(
+        "linear_rnn.SequenceModel",
+        lambda: linear_rnn.SequenceModel("lru", width=4, output_size=2, vocab_size=5, method="log", rngs=nnx.Rngs(0)),
+        "`method`",
+    ),
+    case(
+        "linear_rnn.SequenceModel",
+        lambda: linear_rnn.SequenceModel("s4d", width=4, output_size=2, vocab_size=5, state_size=0, rngs=nnx.Rngs(0)),
+        "state_size",
+    ),
+    case(
+        "linear_rnn.SequenceModel",
+        lambda: linear_rnn.SequenceModel("lru", width=4, output_size=2, vocab_size=5, lru_r_min=1.0, rngs=nnx.Rngs(0)),
+        "r_min",
+    ),
+    case(
+        "linear_rnn.SequenceModel.__call__",
+        lambda: sequence_model()(jnp.array([[1, 5]])),
+        "token id 5",
+        "outside the vocabulary",
+    ),
+    case("linear_rnn.SequenceModel.__call__", lambda: sequence_model()(jnp.array([[1.0, 2.0]])), "integer token ids"),
+    case("linear_rnn.SequenceModel.__call__", lambda: sequence_model(False)(ones(2, 5, 2)), "`x`", "input 3"),
     # word2vec -------------------------------------------------------------------------------
     case("word2vec.tokenize", lambda: w2v.tokenize(["a b"]), "`text`", exc=TypeError),
     case("word2vec.split_blocks", lambda: w2v.split_blocks("a b c"), "`tokens`", exc=TypeError),
@@ -1042,6 +1307,10 @@ EXEMPT = {
     "seq2seq.EncoderDecoder": "a Protocol (an interface), never called",
     "data.DateExample": "a NamedTuple that dates() makes",
     "data.DateReading": "a NamedTuple that read_date() makes",
+    # elementwise maps: any array of any shape is a good input
+    "linear_rnn.g": "elementwise on any shape (a non-array is JAX's own TypeError)",
+    "linear_rnn.log_g": "elementwise on any shape (a non-array is JAX's own TypeError)",
+    "linear_rnn.elu_plus_one": "elementwise on any shape (a non-array is JAX's own TypeError)",
 }
 
 

@@ -36,6 +36,7 @@ SECTIONS = {
     "word_embedding": "WordEmbedding",
     "ntm": "Neural Turing Machines",
     "transformers": "Transformers",
+    "modern_rnns": None,  # Chapter 8 goes beyond the sheet: no section of it to answer
 }
 
 
@@ -74,7 +75,7 @@ def test_colab_install_cell_points_at_the_repository(nb_path):
     assert "git+{REPOSITORY}" in first
 
 
-@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("nb_path", [nb for nb in NOTEBOOKS if SECTIONS[nb.stem]], ids=lambda p: p.stem)
 def test_sheet_questions_are_headings(nb_path):
     if not (SHEET.exists() and COVERAGE_TOOL.exists()):
         pytest.skip("the seed sheet and its coverage tool live in ../shared, beside the repository")

@@ -25,7 +25,17 @@ import tomllib
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 TORCH = "torch==2.13.0"  # stands in for the torch that Colab ships preinstalled
-CHAPTERS = ["recurrence", "lstm", "vanishing_gradient", "seq2seq", "word_embedding", "ntm", "transformers", "scaling"]
+CHAPTERS = [
+    "recurrence",
+    "lstm",
+    "vanishing_gradient",
+    "seq2seq",
+    "word_embedding",
+    "ntm",
+    "transformers",
+    "modern_rnns",
+    "scaling",
+]
 
 pytestmark = [
     pytest.mark.colab,

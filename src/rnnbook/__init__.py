@@ -12,6 +12,7 @@ __all__ = [
     "figures",
     "gru",
     "layers",
+    "linear_rnn",
     "losses",
     "lstm",
     "models",

@@ -613,7 +613,7 @@ def selective_copy(key: Key, batch: int, time: int, n_tokens: int = 4, n_colors:
     check_positive_int(batch, "batch")
     check_positive_int(n_tokens, "n_tokens")
     check_positive_int(n_colors, "n_colors")
-    if not isinstance(time, int) or time < n_tokens:
+    if isinstance(time, bool) or not isinstance(time, (int, np.integer)) or time < n_tokens:
         raise ValueError(f"time must be an integer >= n_tokens={n_tokens} (room for every token), got {time!r}")
     k_pos, k_col = jax.random.split(key)
     positions = jnp.sort(jnp.argsort(jax.random.uniform(k_pos, (batch, time)), axis=1)[:, :n_tokens], axis=1)

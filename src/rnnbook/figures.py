@@ -552,8 +552,8 @@ def word2vec() -> Figure:
 
 
 def chapter_map() -> Figure:
-    """The seven chapters and what each one takes from the ones before it."""
-    fig, ax = _canvas(13.0, 2.6)
+    """The eight chapters and what each one takes from the ones before it (the eighth goes beyond the sheet)."""
+    fig, ax = _canvas(15.0, 2.6)
     boxes = {
         1: (0.0, 1.2, "1  Recurrence\nstate, BPTT"),
         2: (4.2, 1.2, "2  LSTM\ngates, GRU, BiLSTM"),
@@ -562,8 +562,9 @@ def chapter_map() -> Figure:
         5: (12.6, 2.4, "5  Word Embedding\nword2vec, n-grams"),
         6: (12.6, 0.0, "6  Neural Turing\nMachines"),
         7: (16.8, 1.2, "7  Transformers\nattention only"),
+        8: (21.4, 1.2, "8  Linear RNNs\nSSMs, parallel scan"),
     }
-    kinds = {1: "x", 2: "h", 3: "h", 4: "y", 5: "y", 6: "y", 7: "x"}
+    kinds = {1: "x", 2: "h", 3: "h", 4: "y", 5: "y", 6: "y", 7: "x", 8: "h"}
     w, h = 3.0, 0.9
     for k, (x, y, text) in boxes.items():
         _box(ax, x, y, "", kinds[k], w=w, h=h)
@@ -576,6 +577,7 @@ def chapter_map() -> Figure:
         (4, 6, "attention", (0, 0.08)),
         (6, 7, "addressing", (0.75, -0.25)),
         (5, 7, "tokens as vectors", (0.95, 0.0)),
+        (7, 8, "linear\nattention", (0, 0.08)),
     ]
     for a, b, label, (dx, dy) in edges:
         (xa, ya, _), (xb, yb, _) = boxes[a], boxes[b]
@@ -590,7 +592,7 @@ def chapter_map() -> Figure:
             style="italic",
             color="#555555",
         )
-    ax.set_xlim(-1.6, 18.4)
+    ax.set_xlim(-1.6, 23.0)
     ax.set_ylim(-0.6, 3.0)
     return fig
 

@@ -38,9 +38,20 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
-from ._checks import check_choice, check_dtype, check_key, check_positive_int, check_shape, check_token_ids, shape_of
+from ._checks import (
+    check_choice,
+    check_dtype,
+    check_key,
+    check_positive_int,
+    check_shape,
+    check_token_ids,
+    concrete,
+    shape_of,
+    traced_check,
+)
 from ._types import Array, ArrayLike, DTypeLike, Key, Params
 from .cells import Cell, zeros_carry
 
@@ -92,21 +103,32 @@ def combine(left: tuple[Array, Array], right: tuple[Array, Array]) -> tuple[Arra
 
     Associative (``(x • y) • z == x • (y • z)``), which is all ``jax.lax.associative_scan`` needs.
     """
+    for name, pair in (("left", left), ("right", right)):
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise ValueError(f"`{name}` must be a pair (a, b) of arrays; got {type(pair).__name__}")
+    shapes = [shape_of(x) for x in (*left, *right)]
+    if any(sh != shapes[0] for sh in shapes):
+        raise ValueError(f"`left` and `right` must be pairs (a, b) of arrays of one shape; got shapes {shapes}")
     a1, b1 = left
     a2, b2 = right
     return a1 * a2, a2 * b1 + b2
 
 
-def _check_ab(a: ArrayLike, b: ArrayLike, h0: ArrayLike | None) -> tuple[Array, Array]:
+def _check_ab(
+    a: ArrayLike, b: ArrayLike, h0: ArrayLike | None, names: tuple[str, str, str] = ("a", "b", "h0")
+) -> tuple[Array, Array]:
+    na, nb, nh = names
     sa, sb = shape_of(a), shape_of(b)
     if sb is None or len(sb) < 2:
-        raise ValueError(f"`b` must have shape [batch, time, ...state]; got {sb}")
+        raise ValueError(f"`{nb}` must have shape [batch, time, ...state]; got {sb}")
     if sa != sb:
-        raise ValueError(f"`a` and `b` must have the same shape [batch, time, ...state]; got {sa} and {sb}")
+        raise ValueError(f"`{na}` and `{nb}` must have the same shape [batch, time, ...state]; got {sa} and {sb}")
+    if sb[0] == 0:
+        raise ValueError(f"`{nb}` has an empty batch (its batch axis has size 0)")
     if sb[1] == 0:
-        raise ValueError("`b` is an empty sequence (its time axis has size 0)")
+        raise ValueError(f"`{nb}` is an empty sequence (its time axis has size 0)")
     if h0 is not None and shape_of(h0) != (sb[0], *sb[2:]):
-        raise ValueError(f"`h0` must have shape [batch, ...state] = {[sb[0], *sb[2:]]}; got {shape_of(h0)}")
+        raise ValueError(f"`{nh}` must have shape [batch, ...state] = {[sb[0], *sb[2:]]}; got {shape_of(h0)}")
     return jnp.asarray(a), jnp.asarray(b)
 
 
@@ -150,7 +172,9 @@ def log_linear_scan(log_a: ArrayLike, log_b: ArrayLike, log_h0: ArrayLike | None
     gates that could underflow to zero. ``log_a, log_b: [batch, time, ...state]``; returns ``h``
     (not its log).
     """
-    log_a, log_b = _check_ab(log_a, log_b, log_h0)
+    log_a, log_b = _check_ab(log_a, log_b, log_h0, ("log_a", "log_b", "log_h0"))
+    for name, arr in (("log_a", log_a), ("log_b", log_b)):
+        check_dtype(arr, name, "float")  # real logarithms of positive values
     if log_h0 is not None:  # h0 enters as a step with a = 1 (log 0) before the first one
         log_a = jnp.concatenate([jnp.zeros_like(log_a[:, :1]), log_a], axis=1)
         log_b = jnp.concatenate([jnp.asarray(log_h0)[:, None], log_b], axis=1)
@@ -177,6 +201,8 @@ def log_g(x: Array) -> Array:
 
 def _init_linear_gates(key: Key, input_size: int, hidden_size: int, gates: int, dtype: DTypeLike) -> Params:
     check_key(key)
+    check_positive_int(input_size, "input_size")
+    check_positive_int(hidden_size, "hidden_size")
     k1, k2 = jax.random.split(key)
     bound = 1.0 / math.sqrt(input_size)
     return {
@@ -198,7 +224,8 @@ def init_minlstm(key: Key, input_size: int, hidden_size: int, dtype: DTypeLike =
 
 def _min_params(params: Params, xs: Array, gates: int, name: str) -> int:
     if not isinstance(params, dict) or "W_x" not in params or "b" not in params or "W_h" in params:
-        raise ValueError(f"`params` must be {name} parameters (W_x and b, init_{name}); got {sorted(params)}")
+        got = sorted(params) if isinstance(params, dict) else type(params).__name__
+        raise ValueError(f"`params` must be {name} parameters (W_x and b, init_{name}); got {got}")
     input_size, width = params["W_x"].shape
     if width % gates:
         raise ValueError(f"`params` are not {name}'s: W_x must be [input, {gates}*hidden], got {[input_size, width]}")
@@ -258,11 +285,23 @@ def _minlstm_log_ab(pre: Array) -> tuple[Array, Array]:
 
 def _whole_sequence(name, params, xs, h0, method, gates):
     check_choice(method, (*SCAN_METHODS, "log"), "method")
-    batch, _, _ = check_shape(xs, "xs", batch=None, time=None, input=params.get("W_x", jnp.zeros((0, 0))).shape[0])
     hidden = _min_params(params, xs, gates, name)
+    batch, _, _ = check_shape(xs, "xs", batch=None, time=None, input=params["W_x"].shape[0])
     if h0 is not None:
         check_shape(h0, "h0", batch=batch, hidden=hidden)
+        if method == "log":
+            _check_positive(h0, "h0", "method='log' takes its logarithm")
     return xs @ params["W_x"] + params["b"]
+
+
+def _check_positive(x: ArrayLike, name: str, why: str) -> None:
+    value = concrete(x)
+    if value is None:
+        traced_check(
+            lambda: (jnp.all(x > 0), jnp.min(x)), f"`{name}` must be positive ({why}) (checked inside jit), got {{}}"
+        )
+    elif not np.all(value > 0):
+        raise ValueError(f"`{name}` must be positive ({why}); got a minimum of {value.min()}")
 
 
 def mingru(
@@ -348,6 +387,8 @@ def init_lru(
     check_positive_int(state_size, "state_size")
     if not 0.0 <= r_min < r_max <= 1.0:
         raise ValueError(f"the ring must satisfy 0 <= r_min < r_max <= 1; got r_min={r_min}, r_max={r_max}")
+    if not max_phase > 0:
+        raise ValueError(f"`max_phase` must be > 0 (phases are drawn in [0, max_phase]); got {max_phase}")
     k = jax.random.split(key, 7)
     u1 = jax.random.uniform(k[0], (state_size,), dtype)
     u2 = jax.random.uniform(k[1], (state_size,), dtype, minval=1e-6)
@@ -414,6 +455,7 @@ def init_s4d(
     check_key(key)
     check_positive_int(channels, "channels")
     check_positive_int(state_size, "state_size")
+    _check_dt_range(dt_min, dt_max)
     k1, k2, k3, k4 = jax.random.split(key, 4)
     log_dt = jax.random.uniform(k1, (channels,), dtype, math.log(dt_min), math.log(dt_max))
     return {
@@ -424,6 +466,11 @@ def init_s4d(
         "C_im": jax.random.normal(k3, (channels, state_size), dtype) * math.sqrt(0.5),
         "D": jax.random.normal(k4, (channels,), dtype),
     }
+
+
+def _check_dt_range(dt_min: float, dt_max: float) -> None:
+    if not 0 < dt_min <= dt_max:
+        raise ValueError(f"the step range must satisfy 0 < dt_min <= dt_max; got dt_min={dt_min}, dt_max={dt_max}")
 
 
 def s4d_discretize(params: Params) -> tuple[Array, Array]:
@@ -496,6 +543,8 @@ def selective_scan(
     check_shape(B, "B", batch=batch, time=time, state=state)
     check_shape(C, "C", batch=batch, time=time, state=state)
     check_shape(D, "D", channels=channels)
+    for name, arr in (("x", x), ("delta", delta)):
+        check_dtype(arr, name, "float")
     a = jnp.exp(delta[..., None] * A)  # [batch, time, channels, state]
     b = (delta * x)[..., None] * B[:, :, None, :]
     h = linear_scan(a, b, method=method)
@@ -524,6 +573,7 @@ def init_selective_ssm(
     check_key(key)
     check_positive_int(channels, "channels")
     check_positive_int(state_size, "state_size")
+    _check_dt_range(dt_min, dt_max)
     k = jax.random.split(key, 4)
     dt = jnp.exp(jax.random.uniform(k[0], (channels,), dtype, math.log(dt_min), math.log(dt_max)))
     params = {
@@ -604,7 +654,12 @@ def linear_attention(
     """
     check_choice(method, ("parallel", "recurrent"), "method")
     q, k, v = _check_qkv(q, k, v)
+    if not callable(feature_map):
+        raise TypeError(f"`feature_map` must be a function of an array, got {type(feature_map).__name__}")
     fq, fk = feature_map(q), feature_map(k)
+    batch, time, _ = q.shape
+    features = check_shape(fq, "feature_map(q)", batch=batch, time=time, features=None)[2]
+    check_shape(fk, "feature_map(k)", batch=batch, time=time, features=features)
     if method == "parallel":
         time = q.shape[1]
         scores = jnp.einsum("btd,bsd->bts", fq, fk) * jnp.tril(jnp.ones((time, time), fq.dtype))
@@ -689,6 +744,8 @@ def init_slstm(key: Key, input_size: int, hidden_size: int, dtype: DTypeLike = j
     """sLSTM parameters, gates in the order (input i, forget f, cell input z, output o): ``W_x:
     [input, 4*hidden]``, ``W_h: [hidden, 4*hidden]`` (one head: a full recurrent matrix), ``b: [4*hidden]``."""
     check_key(key)
+    check_positive_int(input_size, "input_size")
+    check_positive_int(hidden_size, "hidden_size")
     k1, k2, k3 = jax.random.split(key, 3)
     bound = 1.0 / math.sqrt(hidden_size)
     u = lambda kk, shape: jax.random.uniform(kk, shape, dtype, -bound, bound)
@@ -714,8 +771,13 @@ def slstm_cell(params: Params, carry: tuple, x: Array) -> tuple[tuple, Array]:
     """
     from ._checks import check_cell_step
 
+    if not isinstance(carry, (tuple, list)) or len(carry) != 4:
+        got = f"{len(carry)} arrays" if isinstance(carry, (tuple, list)) else type(carry).__name__
+        raise ValueError(f"`carry` must be the sLSTM's (h, c, n, m), four [batch, hidden] arrays; got {got}")
     h, c, n, m = carry
     check_cell_step(params, h, x, c)
+    check_shape(n, "n", batch=h.shape[0], hidden=h.shape[1])
+    check_shape(m, "m", batch=h.shape[0], hidden=h.shape[1])
     ipre, fpre, zpre, opre = jnp.split(x @ params["W_x"] + h @ params["W_h"] + params["b"], 4, axis=-1)
     log_f_m = jax.nn.log_sigmoid(fpre) + m
     m_new = jnp.where(n == 0, ipre, jnp.maximum(ipre, log_f_m))
@@ -846,7 +908,12 @@ class SequenceModel(nnx.Module):
     ):
         check_choice(mixer, MIXERS, "mixer")
         check_choice(method, SCAN_METHODS, "method")
-        for name, val in (("width", width), ("output_size", output_size), ("num_layers", num_layers)):
+        for name, val in (
+            ("width", width),
+            ("output_size", output_size),
+            ("num_layers", num_layers),
+            ("state_size", state_size),
+        ):
             check_positive_int(val, name)
         if (vocab_size is None) == (input_size is None):
             raise ValueError("give exactly one of vocab_size (token inputs) and input_size (real inputs)")
