@@ -42,6 +42,7 @@ import numpy as np
 from flax import nnx
 
 from ._checks import (
+    check_cell_step,
     check_choice,
     check_dtype,
     check_key,
@@ -769,8 +770,6 @@ def slstm_cell(params: Params, carry: tuple, x: Array) -> tuple[tuple, Array]:
     exponential input gate can *revise* a stored value (a large new :math:`i_t` outweighs the old
     ``c``); the normaliser ``n`` keeps ``h`` bounded and the stabiliser ``m`` keeps ``exp`` finite.
     """
-    from ._checks import check_cell_step
-
     if not isinstance(carry, (tuple, list)) or len(carry) != 4:
         got = f"{len(carry)} arrays" if isinstance(carry, (tuple, list)) else type(carry).__name__
         raise ValueError(f"`carry` must be the sLSTM's (h, c, n, m), four [batch, hidden] arrays; got {got}")
