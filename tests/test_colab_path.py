@@ -11,6 +11,7 @@ The first cell installs with `pip install "rnnbook @ git+<repository>"`, so what
 the committed HEAD of this checkout, as it would be from GitHub.
 """
 
+import importlib.util
 import json
 import os
 import pathlib
@@ -153,3 +154,79 @@ def test_every_module_imports_and_its_smoke_tests_pass_with_the_lower_bounds(col
     assert run.returncode == 0, run.stdout[-4000:]
     summary = run.stdout.strip().splitlines()[-1]
     assert " passed" in summary and "skipped" not in summary and "failed" not in summary, summary
+
+
+# ----------------------------------------------------------------------------------------------
+# The Colab replica: Colab's Python and versions (tests/colab_runtime.txt), the install cells run there
+# ----------------------------------------------------------------------------------------------
+def colab_replica_module():
+    spec = importlib.util.spec_from_file_location("colab_replica", ROOT / "tools" / "colab_replica.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+NOTEBOOKS = CHAPTERS + ["performance"]
+# The chapters' first cells come in a few variants (rnnbook; rnnbook with gensim; rnnbook and the
+# benchmark results): each variant is run once, by the first notebook that has it.
+INSTALL_CELLS = {}
+for _stem in NOTEBOOKS:
+    INSTALL_CELLS.setdefault(first_cell(_stem)[0], []).append(_stem)
+
+
+@pytest.fixture(scope="module")
+def colab_replica(tmp_path_factory):
+    replica = colab_replica_module()
+    pins = replica.runtime()
+    tmp = tmp_path_factory.mktemp("colab-replica")
+    venv = tmp / "venv"
+    subprocess.run([replica.interpreter(pins["python"]), "-m", "venv", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    machine_cap = pathlib.Path("/etc/xdg/pip/constraints.txt")  # this machine kind's torch cap, kept
+    env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "MPLBACKEND": "Agg", "JAX_PLATFORMS": "cpu"}
+    if machine_cap.exists():
+        env["PIP_CONSTRAINT"] = str(machine_cap)
+    env.pop("PYTHONPATH", None)
+    # Colab's runtime: its pins, and matplotlib and scipy, which it also ships
+    run = subprocess.run(
+        [python, "-m", "pip", "install", "-q", *replica.packages(pins), "matplotlib", "scipy"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    return python, env, tmp, pins
+
+
+def installed_versions(python, env, names):
+    probe = "import importlib.metadata as m, sys; print(*(m.version(p) for p in sys.argv[1:]))"
+    run = subprocess.run([python, "-c", probe, *names], env=env, capture_output=True, text=True, check=True)
+    return dict(zip(names, run.stdout.split()))
+
+
+def test_the_replica_is_colabs_runtime(colab_replica):
+    python, env, _, pins = colab_replica
+    version = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True)
+    assert version.stdout.decode().strip() == pins["python"]
+    kept = [p for p in pins if p != "python"]
+    assert installed_versions(python, env, kept) == {p: pins[p] for p in kept}
+
+
+@pytest.mark.parametrize("cell", list(INSTALL_CELLS), ids=[stems[0] for stems in INSTALL_CELLS.values()])
+def test_colab_install_cell_keeps_colabs_versions_and_every_import_works(colab_replica, cell):
+    """What a Colab reader runs first: it must not move Colab's jax, jaxlib, flax, optax or numpy (a
+    changed jax breaks the GPU and TPU runtimes), and then every import of the chapter must work."""
+    python, env, tmp, pins = colab_replica
+    stems = INSTALL_CELLS[cell]
+    run = run_first_cell(python, env, tmp, stems[0])
+    assert run.returncode == 0, run.stderr[-3000:]
+    kept = [p for p in pins if p != "python"]
+    assert installed_versions(python, env, kept) == {p: pins[p] for p in kept}, (
+        f"{stems[0]}'s install cell changed Colab's versions"
+    )
+    for stem in stems:
+        imports = top_level_imports(first_cell(stem)[1])
+        probe = "\n".join(imports) + "\nimport rnnbook\nprint(rnnbook.__file__)"
+        run = subprocess.run([python, "-c", probe], env=env, capture_output=True, text=True, cwd=tmp)
+        assert run.returncode == 0, f"{stem}: an import fails in the Colab replica\n{run.stderr[-3000:]}"
+        assert run.stdout.strip().startswith(str(tmp / "venv")), run.stdout

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from . import _compat
 from ._checks import check_dtype, check_int_range, check_lengths, check_positive_int, check_sequence, shape_of
 from ._types import Array, ArrayLike, Carry
 from .cells import Cell, scan_cell
@@ -99,8 +100,8 @@ class Recurrent(nnx.Module):
             for _ in range(self.directions):
                 n_in = input_size if layer == 0 else hidden_size * self.directions
                 p = cell.init(rngs.params(), n_in, hidden_size, **cell_options)
-                weights.append(nnx.Dict({k: nnx.Param(v) for k, v in p.items()}))
-        self.weights = nnx.List(weights)
+                weights.append(_compat.Dict({k: nnx.Param(v) for k, v in p.items()}))
+        self.weights = _compat.List(weights)
         self.initial_state = initial_state
         if initial_state == "learned":
             size = len(jax.tree_util.tree_leaves(cell.initial_carry(1, hidden_size)))

@@ -41,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from . import _compat
 from ._checks import (
     check_cell_step,
     check_choice,
@@ -806,11 +807,11 @@ SLSTM = Cell(
 # --------------------------------------------------------------------------------------------
 # A model to train
 # --------------------------------------------------------------------------------------------
-def _as_params(p: Params) -> nnx.Dict:
-    return nnx.Dict({k: nnx.Param(v) for k, v in p.items()})
+def _as_params(p: Params) -> dict:
+    return _compat.Dict({k: nnx.Param(v) for k, v in p.items()})
 
 
-def _plain(d: nnx.Dict) -> Params:
+def _plain(d: dict) -> Params:
     return {k: v[...] for k, v in d.items()}
 
 
@@ -923,16 +924,16 @@ class SequenceModel(nnx.Module):
         else:
             check_positive_int(input_size, "input_size")
             self.embed = nnx.Linear(input_size, width, rngs=rngs)
-        self.norms = nnx.List([nnx.LayerNorm(width, rngs=rngs) for _ in range(num_layers)])
-        self.mixers = nnx.List(
+        self.norms = _compat.List([nnx.LayerNorm(width, rngs=rngs) for _ in range(num_layers)])
+        self.mixers = _compat.List(
             [_Mixer(mixer, width, state_size, rngs=rngs, lru_r_min=lru_r_min, method=method) for _ in range(num_layers)]
         )
-        self.projs = nnx.List([nnx.Linear(width, width, rngs=rngs) for _ in range(num_layers)])
+        self.projs = _compat.List([nnx.Linear(width, width, rngs=rngs) for _ in range(num_layers)])
         self.mlp = mlp
         if mlp:
-            self.norms2 = nnx.List([nnx.LayerNorm(width, rngs=rngs) for _ in range(num_layers)])
-            self.ups = nnx.List([nnx.Linear(width, 2 * width, rngs=rngs) for _ in range(num_layers)])
-            self.downs = nnx.List([nnx.Linear(2 * width, width, rngs=rngs) for _ in range(num_layers)])
+            self.norms2 = _compat.List([nnx.LayerNorm(width, rngs=rngs) for _ in range(num_layers)])
+            self.ups = _compat.List([nnx.Linear(width, 2 * width, rngs=rngs) for _ in range(num_layers)])
+            self.downs = _compat.List([nnx.Linear(2 * width, width, rngs=rngs) for _ in range(num_layers)])
         self.final_norm = nnx.LayerNorm(width, rngs=rngs)
         self.out = nnx.Linear(width, output_size, rngs=rngs)
 

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from . import _compat
 from ._checks import (
     check_dtype,
     check_ids,
@@ -266,7 +267,7 @@ class DecoderLayer(nnx.Module):
         self.self_attn = MultiHeadAttention(d_model, heads, rngs=rngs)
         self.cross_attn = MultiHeadAttention(d_model, heads, rngs=rngs)
         self.ff = FeedForward(d_model, d_ff, rngs=rngs)
-        self.norms = nnx.List([nnx.LayerNorm(d_model, epsilon=1e-5, rngs=rngs) for _ in range(3)])
+        self.norms = _compat.List([nnx.LayerNorm(d_model, epsilon=1e-5, rngs=rngs) for _ in range(3)])
         self.norm_first, self.residual = norm_first, residual
 
     def __call__(
@@ -355,8 +356,8 @@ class Transformer(nnx.Module):
         else:
             self.pos = nnx.Variable(sinusoidal_positions(max_len, d_model))
         kinds = dict(norm_first=norm_first, residual=residual)
-        self.encoder = nnx.List([EncoderLayer(d_model, heads, d_ff, **kinds, rngs=rngs) for _ in range(layers)])
-        self.decoder = nnx.List([DecoderLayer(d_model, heads, d_ff, **kinds, rngs=rngs) for _ in range(layers)])
+        self.encoder = _compat.List([EncoderLayer(d_model, heads, d_ff, **kinds, rngs=rngs) for _ in range(layers)])
+        self.decoder = _compat.List([DecoderLayer(d_model, heads, d_ff, **kinds, rngs=rngs) for _ in range(layers)])
         if norm_first:  # pre-LN stacks end with a norm (their residual stream is never normalised otherwise)
             self.enc_norm = nnx.LayerNorm(d_model, epsilon=1e-5, rngs=rngs)
             self.dec_norm = nnx.LayerNorm(d_model, epsilon=1e-5, rngs=rngs)
