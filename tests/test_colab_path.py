@@ -69,6 +69,14 @@ def top_level_imports(cells):
     return [line for cell in cells for line in cell.splitlines() if re.match(r"(import|from) \w", line)]
 
 
+NOTEBOOKS = CHAPTERS + ["performance"]
+# The chapters' first cells come in a few variants (rnnbook; rnnbook with gensim; rnnbook and the
+# benchmark results): each variant is run once, by the first notebook that has it.
+INSTALL_CELLS = {}
+for _stem in NOTEBOOKS:
+    INSTALL_CELLS.setdefault(first_cell(_stem)[0], []).append(_stem)
+
+
 @pytest.fixture(scope="module")
 def colab_env(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("colab")
@@ -96,23 +104,24 @@ def colab_env(tmp_path_factory):
     return python, env, tmp
 
 
-@pytest.mark.parametrize("chapter", CHAPTERS)
-def test_first_cell_installs_and_every_import_works(colab_env, chapter):
+@pytest.mark.parametrize("cell", list(INSTALL_CELLS), ids=[stems[0] for stems in INSTALL_CELLS.values()])
+def test_first_cell_installs_and_every_import_works(colab_env, cell):
     python, env, tmp = colab_env
-    _, rest = first_cell(chapter)
-    run = run_first_cell(python, env, tmp, chapter)
+    stems = INSTALL_CELLS[cell]
+    run = run_first_cell(python, env, tmp, stems[0])
     assert run.returncode == 0, run.stderr[-3000:]
-    imports = top_level_imports(rest)
-    assert any("rnnbook" in line for line in imports)
-    probe = (
-        "\n".join(imports)
-        + "\nimport rnnbook, jax, flax, optax\nprint(jax.__version__, flax.__version__, optax.__version__)"
-    )
-    run = subprocess.run([python, "-c", probe], env=env, capture_output=True, text=True, cwd=tmp)
-    assert run.returncode == 0, f"{chapter}: an import fails with the lower bounds\n{run.stderr[-3000:]}"
-    # The versions are the lower bounds, not newer ones.
     want = dict(pin.split("==") for pin in lower_bounds())
-    assert run.stdout.split()[-3:] == [want["jax"], want["flax"], want["optax"]], run.stdout
+    for stem in stems:
+        imports = top_level_imports(first_cell(stem)[1])
+        assert any("rnnbook" in line for line in imports) or stem == "performance"
+        probe = (
+            "\n".join(imports)
+            + "\nimport rnnbook, jax, flax, optax\nprint(jax.__version__, flax.__version__, optax.__version__)"
+        )
+        run = subprocess.run([python, "-c", probe], env=env, capture_output=True, text=True, cwd=tmp)
+        assert run.returncode == 0, f"{stem}: an import fails with the lower bounds\n{run.stderr[-3000:]}"
+        # The versions are the lower bounds, not newer ones.
+        assert run.stdout.split()[-3:] == [want["jax"], want["flax"], want["optax"]], run.stdout
 
 
 def run_first_cell(python, env, tmp, chapter):
@@ -166,14 +175,6 @@ def colab_replica_module():
     return module
 
 
-NOTEBOOKS = CHAPTERS + ["performance"]
-# The chapters' first cells come in a few variants (rnnbook; rnnbook with gensim; rnnbook and the
-# benchmark results): each variant is run once, by the first notebook that has it.
-INSTALL_CELLS = {}
-for _stem in NOTEBOOKS:
-    INSTALL_CELLS.setdefault(first_cell(_stem)[0], []).append(_stem)
-
-
 @pytest.fixture(scope="module")
 def colab_replica(tmp_path_factory):
     replica = colab_replica_module()
@@ -187,9 +188,9 @@ def colab_replica(tmp_path_factory):
     if machine_cap.exists():
         env["PIP_CONSTRAINT"] = str(machine_cap)
     env.pop("PYTHONPATH", None)
-    # Colab's runtime: its pins, and matplotlib and scipy, which it also ships
+    # Colab's runtime: its pins, and what it also ships: matplotlib, scipy and torch (a chapter's peer)
     run = subprocess.run(
-        [python, "-m", "pip", "install", "-q", *replica.packages(pins), "matplotlib", "scipy"],
+        [python, "-m", "pip", "install", "-q", *replica.packages(pins), "matplotlib", "scipy", TORCH],
         env=env,
         capture_output=True,
         text=True,
