@@ -11,7 +11,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: book pdf texlive test unit figures notebooks chromium clean newest actionlint benchmarks robust
+.PHONY: book pdf texlive test unit figures notebooks chromium clean colab newest actionlint benchmarks robust
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -97,8 +97,13 @@ ROBUST_JOBS ?= 2
 robust: $(STAMP)
 	$(PY) tools/robust.py --seeds $(SEEDS) --jobs $(ROBUST_JOBS)
 
-# The watch on the newest JAX (not part of `make test`): a fresh .venv-newest with rnnbook's lower
-# bounds and the newest jax/flax/optax/matplotlib, every chapter executed; report in _build/newest/.
+# The Colab replica (not part of `make test`): a fresh .venv-colab with Colab's Python and versions
+# (tests/colab_runtime.txt), rnnbook installed as Colab's install cell does (no pin may move), every
+# chapter executed; report in _build/colab/. `newest`: the same replica, then the newest
+# jax/flax/optax/matplotlib; report in _build/newest/.
+colab: $(STAMP)
+	$(PY) tools/newest_jax.py --colab
+
 newest: $(STAMP)
 	$(PY) tools/newest_jax.py
 

@@ -102,8 +102,8 @@ def test_workflows_build_test_and_deploy():
         assert needle in text, needle
     assert book["jobs"]["deploy"]["if"].startswith("github.event_name != 'pull_request'")
     newest = yaml.safe_load((ROOT / ".github" / "workflows" / "newest-jax.yml").read_text())
-    assert (
-        "schedule" in newest[True] and "make newest" in (ROOT / ".github" / "workflows" / "newest-jax.yml").read_text()
+    assert "schedule" in newest[True] and all(
+        f"make {t}" in (ROOT / ".github" / "workflows" / "newest-jax.yml").read_text() for t in ("colab", "newest")
     )
 
 
