@@ -125,10 +125,20 @@ def test_hand_bptt_equals_finite_differences():
         np.testing.assert_allclose(grads["W_h"][i, j], (up - down) / (2 * eps), rtol=2e-2, atol=2e-3)
 
 
+def enable_x64(on=True):
+    """float64 within a block: ``jax.enable_x64`` (jax 0.8 on), ``jax.experimental.enable_x64`` before
+    (Colab's jax 0.7.2, tests/colab_runtime.txt)."""
+    if hasattr(jax, "enable_x64"):
+        return jax.enable_x64(on)
+    from jax.experimental import enable_x64 as old
+
+    return old(on)
+
+
 @pytest.mark.parametrize("shape", [(1, 1, 1, 1), (2, 7, 3, 5), (3, 12, 2, 6), (1, 25, 4, 9)])
 def test_rtrl_equals_jax_grad_of_the_bptt_loss(shape):
     """Forward-mode RTRL gives the gradient of reverse-mode BPTT, in float64 to rounding error."""
-    with jax.enable_x64(True):
+    with enable_x64(True):
         to64 = lambda tree: jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), tree)
         params, xs, h0 = to64(setup(shape, seed=shape[1]))
         readout = to64(rnn.init_readout(jax.random.key(5), shape[3], 2))
