@@ -72,3 +72,19 @@ def test_robust_lists_each_failed_assert_with_its_line(tmp_path):
     assert "| t | **1 failed** (1 s) | pass (1 s) |" in text
     assert "t, seed 1, cell 1: AssertionError: x is large `assert x > 2, 'x is large'`" in text
     assert set(robust.chapters()) == {p.stem for p in (ROOT / "book").glob("*.ipynb")} - {"performance"}
+
+
+@pytest.mark.book
+def test_robust_writes_the_report_so_far_after_every_run(tmp_path, monkeypatch):
+    robust = robust_tool()
+    monkeypatch.setattr(robust, "OUT", tmp_path)
+    configs = robust.configurations([1, 2], isa=False, one_thread=False)
+    first = [{"chapter": "t", "config": "seed 1", "seconds": 2.0, "errors": []}]
+    text = robust.write_report(first, configs, None, done=1, total=2)
+    assert "1 of 2 runs done so far." in text and "| t | pass (2 s) |  |" in text
+    assert (tmp_path / "report.md").read_text() == text
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert saved["runs_done"] == 1 and saved["runs_total"] == 2 and saved["runs"] == first
+    both = first + [{"chapter": "t", "config": "seed 2", "seconds": 3.0, "errors": []}]
+    text = robust.write_report(both, configs, None, done=2, total=2)
+    assert "so far" not in text and "| t | pass (2 s) | pass (3 s) |" in text

@@ -16,8 +16,8 @@ The configurations:
 Each run executes the notebook in a fresh kernel with ``jupyter nbconvert --execute --allow-errors``
 into ``_build/robust/<configuration>/``, so that one failed assert does not hide the next. A cell's
 error is listed with the assert's message; errors after the first in a chapter may follow from it
-(a name the failed cell did not define). Writes ``_build/robust/report.md`` and ``report.json``;
-exits 1 if any run failed.
+(a name the failed cell did not define). Writes ``_build/robust/report.md`` and ``report.json``
+after every run (a sweep stopped early leaves the runs it finished); exits 1 if any run failed.
 """
 
 from __future__ import annotations
@@ -157,6 +157,17 @@ def report(results: list[dict], configs: list[dict], isa_effect: bool | None) ->
     return "\n".join(lines) + "\n"
 
 
+def write_report(results: list[dict], configs: list[dict], isa_effect: bool | None, done: int, total: int) -> str:
+    """Write report.md and report.json for the runs done so far; return the report's text."""
+    text = report(results, configs, isa_effect)
+    if done < total:
+        text = text.replace("\n", f"\n\n{done} of {total} runs done so far.\n", 1)
+    (OUT / "report.md").write_text(text)
+    runs = {"isa_changes_results": isa_effect, "runs_done": done, "runs_total": total, "runs": results}
+    (OUT / "report.json").write_text(json.dumps(runs, indent=1))
+    return text
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", nargs="*", type=int, default=[1, 2, 3], help="values of RNNBOOK_SEED")
@@ -179,11 +190,15 @@ def main(argv=None) -> int:
     for core in range(max(1, args.jobs)):
         cores.put(core % (os.cpu_count() or 1))
     jobs = [(stem, config) for config in configs for stem in stems]
+    results = []
     with concurrent.futures.ThreadPoolExecutor(max(1, args.jobs)) as pool:
-        results = list(pool.map(lambda job: run_one(*job, cores, args.timeout), jobs))
-    text = report(results, configs, isa_effect)
-    (OUT / "report.md").write_text(text)
-    (OUT / "report.json").write_text(json.dumps({"isa_changes_results": isa_effect, "runs": results}, indent=1))
+        futures = [pool.submit(run_one, *job, cores, args.timeout) for job in jobs]
+        for future in concurrent.futures.as_completed(futures):
+            # the report so far after every run, so that a sweep stopped early still leaves one
+            results.append(future.result())
+            order = {job: k for k, job in enumerate((stem, c["name"]) for stem, c in jobs)}
+            results.sort(key=lambda r: order[(r["chapter"], r["config"])])
+            text = write_report(results, configs, isa_effect, done=len(results), total=len(jobs))
     print(text)
     return 1 if any(r["errors"] for r in results) else 0
 
