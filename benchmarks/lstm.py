@@ -11,9 +11,14 @@ only ``h W_h``): ``rnnbook.lstm.lstm_scan_hoisted``, also with ``scan(unroll=4)`
 backward step, the weight gradients as single large matmuls after the loop). At the main size the
 plain scan is also run under XLA CPU flags, each in a fresh process (``--flags``).
 
-Each number is the median of repeated timed calls after a warm-up (compilation excluded); the
-loss is ``sum(outputs ** 2)``, so the backward pass reaches every parameter and the input. The
-ratio column is peer time / our time: above 1 means ours is faster.
+The method (``benchmarks/common.py``) survives a machine that other work shares: each thread count of
+``--threads`` (default 1 and 2) runs in its own process held to that many cores, with torch set to
+as many threads and OpenMP waiting passively (``OMP_WAIT_POLICY=PASSIVE``); in it every
+implementation runs interleaved with the others round by round (after a warm-up: compilation
+excluded), wall and CPU time recorded. A ratio is peer time / our time taken round by round, then
+its median (above 1 means ours is faster); the quartiles of the per-round ratios are kept as its
+spread. The loss is ``sum(outputs ** 2)``, so the backward pass reaches every parameter and the
+input. ``rows`` (what the Performance appendix renders) are those of the most threads run.
 """
 
 from __future__ import annotations
@@ -28,12 +33,15 @@ import sys
 import time
 
 import common
-import jax
-import jax.numpy as jnp
-from flax import nnx
 
-from rnnbook import lstm
-from rnnbook.layers import Recurrent
+common.pin_from_environment()  # a child process of --threads: held to its cores before JAX and torch start
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+from flax import nnx  # noqa: E402
+
+from rnnbook import lstm  # noqa: E402
+from rnnbook.layers import Recurrent  # noqa: E402
 
 RESULTS = common.RESULTS
 
@@ -117,9 +125,7 @@ IMPLEMENTATIONS = {
 
 
 def machine():
-    import torch
-
-    return {**common.machine("flax", "torch"), "torch_threads": torch.get_num_threads()}
+    return common.machine("flax", "torch")  # the threads of each run are in by_threads[...]["setting"]
 
 
 OURS = [name for name in IMPLEMENTATIONS if name.startswith("rnnbook")]
@@ -138,52 +144,92 @@ def flag_experiment(flags: str, repeats: int, inner: int) -> float:
     return float(out.stdout.split()[-1])
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="the main size only, fewer repeats, no flags")
-    parser.add_argument("--out", type=pathlib.Path, default=RESULTS / "lstm.json")
-    args = parser.parse_args(argv)
-
-    import torch
-
-    torch.set_num_threads(os.cpu_count() or 1)
-    repeats, inner = (5, 3) if args.quick else (9, 5)
-    sizes = [(64, 100, 64, 256)]
-    if not args.quick:
-        sizes += [(64, t, 64, 256) for t in (25, 50, 200, 400)] + [(64, 100, 64, h) for h in (64, 128, 512)]
+def measure(sizes, rounds: int, inner: int) -> list[dict]:
+    """Every implementation at every size, interleaved round by round in this process."""
     rows = []
     print(f"{'batch':>5} {'time':>5} {'in':>4} {'hidden':>6}  " + "  ".join(f"{n[:22]:>22}" for n in IMPLEMENTATIONS))
     for batch, steps, n_in, hidden in sizes:
-        ms = {
-            name: median_time(make(batch, steps, n_in, hidden), repeats, inner)
-            for name, make in IMPLEMENTATIONS.items()
-        }
-        best = min(OURS, key=ms.get)
+        timed = common.interleaved(
+            {name: make(batch, steps, n_in, hidden) for name, make in IMPLEMENTATIONS.items()}, rounds, inner
+        )
+        ms = {name: 1e3 * statistics.median(t) for name, t in timed["wall_s"].items()}
+        cpu_ms = {name: 1e3 * statistics.median(t) for name, t in timed["cpu_s"].items()}
+        torch_over = {name: common.ratio(timed, "torch.nn.LSTM", name) for name in OURS}
+        flax_over = {name: common.ratio(timed, "flax nnx.RNN", name) for name in OURS}
+        best = max(OURS, key=lambda name: torch_over[name]["median"])
         row = {
             "batch": batch,
             "time": steps,
             "input": n_in,
             "hidden": hidden,
             "ms": ms,
+            "cpu_ms": cpu_ms,
             "ours_best": best,
-            "torch_over_ours": {name: ms["torch.nn.LSTM"] / ms[name] for name in OURS},
-            "flax_over_ours": {name: ms["flax nnx.RNN"] / ms[name] for name in OURS},
+            "torch_over_ours": {name: r["median"] for name, r in torch_over.items()},
+            "flax_over_ours": {name: r["median"] for name, r in flax_over.items()},
+            "torch_over_ours_spread": torch_over,
+            "flax_over_ours_spread": flax_over,
+            "torch_over_ours_cpu": {
+                name: common.ratio(timed, "torch.nn.LSTM", name, "cpu_s")["median"] for name in OURS
+            },
         }
         rows.append(row)
+        spread = torch_over[best]
         print(
             f"{batch:5d} {steps:5d} {n_in:4d} {hidden:6d}  "
             + "  ".join(f"{ms[n]:19.1f} ms" for n in IMPLEMENTATIONS)
-            + f"   best of ours: {best}, torch/it {row['torch_over_ours'][best]:.2f}, "
-            + f"flax/it {row['flax_over_ours'][best]:.2f}",
+            + f"   best of ours: {best}, torch/it {spread['median']:.2f} "
+            + f"[{spread['q25']:.2f}, {spread['q75']:.2f}], flax/it {row['flax_over_ours'][best]:.2f}",
             flush=True,
         )
+    return rows
+
+
+def sizes_of(quick: bool) -> list[tuple[int, int, int, int]]:
+    sizes = [(64, 100, 64, 256)]
+    if not quick:
+        sizes += [(64, t, 64, 256) for t in (25, 50, 200, 400)] + [(64, 100, 64, h) for h in (64, 128, 512)]
+    return sizes
+
+
+def child(quick: bool) -> None:
+    """One thread count (this process was held to its cores by ``common.pin_from_environment``)."""
+    import torch
+
+    threads = int(os.environ[common.THREADS_ENV])
+    torch.set_num_threads(threads)
+    rounds, inner = (5, 3) if quick else (9, 5)
+    rows = measure(sizes_of(quick), rounds, inner)
+    print(json.dumps({"setting": common.setting(), "torch_threads": torch.get_num_threads(), "rounds": rounds,
+                      "inner": inner, "rows": rows}))  # fmt: skip
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="the main size only, fewer rounds, no flags")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts, one process each")
+    parser.add_argument("--out", type=pathlib.Path, default=RESULTS / "lstm.json")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        return child(args.quick)
+    cores = len(os.sched_getaffinity(0))
+    if any(t < 1 or t > cores for t in args.threads):
+        parser.error(f"--threads must be between 1 and the {cores} cores this process may use, got {args.threads}")
+    by_threads = {}
+    for threads in sorted(set(args.threads)):
+        print(f"-- {threads} thread(s), held to {threads} core(s), OMP_WAIT_POLICY=PASSIVE", flush=True)
+        extra = ["--quick"] if args.quick else []
+        by_threads[str(threads)] = common.child_results(__file__, threads, ["--child", *extra])
+    most = by_threads[str(max(args.threads))]
     flags = []
     if not args.quick:
         for flag in ["", *FLAGS]:
-            flags.append({"XLA_FLAGS": flag, "ms": flag_experiment(flag, repeats, inner)})
+            flags.append({"XLA_FLAGS": flag, "ms": flag_experiment(flag, most["rounds"], most["inner"])})
             print(f"rnnbook scan, XLA_FLAGS={flag or '(none)'}: {flags[-1]['ms']:.1f} ms", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    result = {"benchmark": "lstm", "machine": machine(), "repeats": repeats, "inner": inner, "rows": rows,
+    result = {"benchmark": "lstm", "machine": machine(), "method": "interleaved rounds, threads pinned (common.py)",
+              "repeats": most["rounds"], "inner": most["inner"], "rows": most["rows"], "by_threads": by_threads,
               "xla_flags": flags}  # fmt: skip
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(args.out)
