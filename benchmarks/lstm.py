@@ -18,7 +18,10 @@ implementation runs interleaved with the others round by round (after a warm-up:
 excluded), wall and CPU time recorded. A ratio is peer time / our time taken round by round, then
 its median (above 1 means ours is faster); the quartiles of the per-round ratios are kept as its
 spread. The loss is ``sum(outputs ** 2)``, so the backward pass reaches every parameter and the
-input. ``rows`` (what the Performance appendix renders) are those of the most threads run.
+input. ``rows`` (what the Performance appendix renders) are those of the most threads run. A
+``bf16`` entry per thread count times ours and torch with bfloat16 weights, inputs and activations
+at the main size (torch's oneDNN uses AMX or AVX512-BF16 where the CPU has them; the ISA is in the
+results): a ratio of its own, not mixed into the float32 ones.
 """
 
 from __future__ import annotations
@@ -114,6 +117,37 @@ def torch_lstm(batch, steps, n_in, hidden):
     return run
 
 
+def ours_scan_bf16(batch, steps, n_in, hidden):
+    layer = Recurrent("lstm", n_in, hidden, rngs=nnx.Rngs(0))
+    graph, params, rest = nnx.split(layer, nnx.Param, ...)
+    params = jax.tree.map(lambda a: a.astype(jnp.bfloat16), params)
+    xs = jax.random.normal(jax.random.key(1), (batch, steps, n_in), jnp.bfloat16)
+    zero = jax.tree.map(lambda a: a.astype(jnp.bfloat16), layer.initial_carry(batch))  # a float32 state would promote
+    loss = lambda p, x: jnp.sum(nnx.merge(graph, p, rest)(x, carry=zero)[1].astype(jnp.float32) ** 2)
+    grad = jax.jit(jax.grad(loss, argnums=(0, 1)))
+    return lambda: jax.block_until_ready(grad(params, xs))
+
+
+def torch_lstm_bf16(batch, steps, n_in, hidden):
+    import torch
+
+    torch.manual_seed(0)
+    layer = torch.nn.LSTM(n_in, hidden, batch_first=True).to(torch.bfloat16)
+    xs = torch.randn(batch, steps, n_in, dtype=torch.bfloat16, requires_grad=True)
+
+    def run():
+        layer.zero_grad(set_to_none=True)
+        xs.grad = None
+        out, _ = layer(xs)
+        (out.float() ** 2).sum().backward()
+
+    return run
+
+
+# bfloat16 weights, inputs and activations (torch's oneDNN uses AMX or AVX512-BF16 where the CPU has
+# them): a row of its own, never mixed into the float32 ratios.
+BF16 = {"rnnbook scan bf16": ours_scan_bf16, "torch.nn.LSTM bf16": torch_lstm_bf16}
+
 IMPLEMENTATIONS = {
     "rnnbook scan": ours_scan,
     "rnnbook hoisted": ours_hoisted,
@@ -200,8 +234,23 @@ def child(quick: bool) -> None:
     torch.set_num_threads(threads)
     rounds, inner = (5, 3) if quick else (9, 5)
     rows = measure(sizes_of(quick), rounds, inner)
+    batch, steps, n_in, hidden = sizes_of(True)[0]
+    timed = common.interleaved({name: make(batch, steps, n_in, hidden) for name, make in BF16.items()}, rounds, inner)
+    bf16 = {
+        "batch": batch,
+        "time": steps,
+        "input": n_in,
+        "hidden": hidden,
+        "ms": {name: 1e3 * statistics.median(t) for name, t in timed["wall_s"].items()},
+        "torch_over_ours": common.ratio(timed, "torch.nn.LSTM bf16", "rnnbook scan bf16"),
+    }
+    print(
+        f"bfloat16 at the main size: ours {bf16['ms']['rnnbook scan bf16']:.1f} ms, torch "
+        f"{bf16['ms']['torch.nn.LSTM bf16']:.1f} ms, torch/ours {bf16['torch_over_ours']['median']:.2f}",
+        flush=True,
+    )
     print(json.dumps({"setting": common.setting(), "torch_threads": torch.get_num_threads(), "rounds": rounds,
-                      "inner": inner, "rows": rows}))  # fmt: skip
+                      "inner": inner, "rows": rows, "bf16": bf16}))  # fmt: skip
 
 
 def main(argv=None):

@@ -317,3 +317,19 @@ def test_fast_lstm_variants_equal_the_scanned_cell_with_their_gradients(variant)
         run(params, xs[..., :4])
     with pytest.raises(ValueError, match="empty sequence"):
         run(params, xs[:, :0])
+
+
+def test_the_lstm_layer_runs_in_bfloat16_and_agrees_with_float32():
+    # bfloat16 is a float (the input checks once took numpy's word for it, which files it under void);
+    # weights, inputs and state in bfloat16 give a bfloat16 output within its precision (8 bits of
+    # mantissa: about 3e-3 relative) of the float32 one over 30 steps.
+    layer = Recurrent("lstm", 8, 16, rngs=nnx.Rngs(0))
+    xs = jax.random.normal(jax.random.key(1), (4, 30, 8))
+    y32 = layer(xs)[1]
+    graph, params, rest = nnx.split(layer, nnx.Param, ...)
+    half = lambda tree: jax.tree.map(lambda a: a.astype(jnp.bfloat16), tree)
+    y16 = nnx.merge(graph, half(params), rest)(xs.astype(jnp.bfloat16), carry=half(layer.initial_carry(4)))[1]
+    assert y16.dtype == jnp.bfloat16
+    assert float(jnp.abs(y16.astype(jnp.float32) - y32).max()) < 0.03 * float(jnp.abs(y32).max())
+    with pytest.raises(ValueError, match="must hold floating-point numbers, got dtype int32"):
+        layer(jnp.ones((4, 30, 8), jnp.int32))

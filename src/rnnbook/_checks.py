@@ -138,7 +138,8 @@ def check_dtype(x: object, name: str, kind: str) -> None:
     if dtype is None:
         dtype = np.asarray(x).dtype
     base, words = _KINDS[kind]
-    if not np.issubdtype(np.dtype(dtype), base):
+    # jnp.issubdtype knows JAX's extended floats (bfloat16, float8): numpy files them under np.void
+    if not jnp.issubdtype(np.dtype(dtype), base):
         raise ValueError(f"`{name}` must hold {words}, got dtype {dtype}")
 
 
