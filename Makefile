@@ -78,7 +78,8 @@ notebooks: $(STAMP)
 	$(EXECUTE) book/performance.ipynb
 
 # Speed against peers, measured in one run on this machine (not part of `make test`): the LSTM layer
-# vs torch.nn.LSTM and Flax, word2vec vs gensim, the input checks on vs off, and every chapter's time against its budget (from
+# vs torch.nn.LSTM and Flax (on 1 and on 2 pinned threads, interleaved round by round, float32 and a
+# bfloat16 row: the method is in benchmarks/common.py), word2vec vs gensim, the input checks on vs off, and every chapter's time against its budget (from
 # the stored notebooks and the last `make test`'s _build/test-report.xml). Writes benchmarks/results/,
 # which the Performance appendix renders.
 benchmarks: $(STAMP)
