@@ -74,3 +74,24 @@ def test_pin_holds_the_process_to_its_cores_before_jax_starts():
         common().pin(too_many)
     with pytest.raises(ValueError, match="threads must be a positive int"):
         common().pin(0)
+
+
+def test_compile_time_tool_counts_what_jax_compiles(tmp_path):
+    spec = importlib.util.spec_from_file_location("compile_time", ROOT / "tools" / "compile_time.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    import nbformat
+
+    chapter = tmp_path / "c.ipynb"
+    body = "import jax, jax.numpy as jnp\nprint(jax.jit(lambda x: jnp.tanh(x @ x.T).sum())(jnp.ones((64, 64))))"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(body)]), chapter)
+    nb = tool.instrumented(chapter)
+    assert [c.source for c in nb.cells] == [tool.FIRST, body, tool.LAST]
+    script = "\n".join(c.source for c in nb.cells)  # the cells in one process, as the kernel runs them
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    executed = tmp_path / "executed.ipynb"
+    nb.cells[-1].outputs = [nbformat.v4.new_output("stream", name="stdout", text=out.splitlines()[-1])]
+    nbformat.write(nb, executed)
+    result = tool.result_of(executed)
+    assert result["total"] > 0 and result[tool.EVENTS["backend compile"]] > 0
+    assert result[tool.EVENTS["backend compile"]] < result["total"]
