@@ -1195,6 +1195,24 @@ CASES = [
         "vocab 5",
     ),
     case("word2vec.init_word2vec", lambda: w2v.init_word2vec(KEY, 5, 0), "dim"),
+    case("word2vec.noise_table", lambda: w2v.noise_table(np.array([0.5, 0.2])), "`noise`", "sum 1"),
+    case("word2vec.noise_table", lambda: w2v.noise_table(np.ones(4) / 4, size=0), "size"),
+    case(
+        "word2vec.train_sgd",
+        lambda: w2v.train_sgd(KEY, np.array([1, 2, 3, 4, 1, 2]), np.ones(5), np.ones(5) / 5, kind="glove"),
+        "`kind`",
+    ),
+    case(
+        "word2vec.train_sgd",
+        lambda: w2v.train_sgd(KEY, np.array([1, 2, 3, 4, 1, 9]), np.ones(5), np.ones(5) / 5, window=1, steps=1),
+        "`ids`",
+        "outside",
+    ),
+    case(
+        "word2vec.train_sgd",
+        lambda: w2v.train_sgd(KEY, np.array([1, 2, 3, 4, 1, 2]), np.ones(5), np.ones(5) / 5, alpha=float("nan")),
+        "`alpha`",
+    ),
     case(
         "word2vec.negative_sampling_loss",
         lambda: w2v.negative_sampling_loss(ones(2, 3), ones(2, 3), ones(2, 4, 2), ones(2)),

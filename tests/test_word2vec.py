@@ -131,6 +131,123 @@ def test_skipgram_learns_a_planted_structure():
 
 
 # ----------------------------------------------------------------------------------------------
+# Sparse SGD (train_sgd): the hand-written update is alpha times the gradient
+# ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["skip-gram", "CBOW"])
+@pytest.mark.parametrize("shared", [None, 3])
+def test_sgd_step_adds_alpha_times_the_gradient_of_the_log_likelihood(kind, shared):
+    """One step of train_sgd's update on a fixed batch equals the table plus alpha times jax.grad of
+    the summed log-likelihood (noise weighted k / S when S noise words are shared), on the stacked
+    [2V, D] table, repeated rows (a word drawn twice) included."""
+    V, D, B, K, alpha = 12, 4, 6, 2, 0.1
+    rng = np.random.default_rng(0)
+    table = jnp.asarray(rng.normal(0, 0.5, (2 * V, D)), jnp.float32)
+    noise_table = jnp.asarray(rng.integers(1, V, 64), jnp.int32)
+    centres = jnp.asarray([1, 2, 2, 5, 7, 1])
+    contexts = jnp.asarray([3, 3, 4, 1, 2, 9])
+    ctx = jnp.asarray(rng.integers(0, V, (B, 4)))
+    mask = jnp.asarray(rng.integers(0, 2, (B, 4)).astype(np.float32)).at[:, 0].set(1.0)
+    w = jnp.ones(B)
+    batch = (centres, contexts, w) if kind == "skip-gram" else (ctx, mask, centres, w)
+    step = w2v._sgd_step(kind, V, D, B, lambda k: batch, K, shared, noise_table)
+    key = jax.random.key(3)
+    new, loss = step(table, key, alpha)
+    # the noise words the step read, drawn as the step draws them
+    neg = noise_table[jax.random.randint(jax.random.split(key)[1], (B, K) if shared is None else (shared,), 0, 64)]
+
+    def log_likelihood(t, h=None):
+        v, u = t[:V], t[V:]
+        if h is None:
+            h = v[centres] if kind == "skip-gram" else (mask[..., None] * v[ctx]).sum(1) / mask.sum(1, keepdims=True)
+        target = contexts if kind == "skip-gram" else centres
+        pos = jax.nn.log_sigmoid(jnp.sum(h * u[target], -1))
+        if shared is None:
+            negs = jax.nn.log_sigmoid(-jnp.einsum("bd,bkd->bk", h, u[neg])).sum(-1)
+        else:
+            negs = K / shared * jax.nn.log_sigmoid(-h @ u[neg].T).sum(-1)
+        return jnp.sum(w * (pos + negs))
+
+    grad = jax.grad(log_likelihood)(table)
+    if kind == "CBOW":  # as in gensim (cbow_mean=1), each context word receives the whole gradient of the mean h
+        h = (mask[..., None] * table[:V][ctx]).sum(1) / mask.sum(1, keepdims=True)
+        grad_h = jax.grad(log_likelihood, argnums=1)(table, h)
+        inputs = jnp.zeros((V, D)).at[ctx.reshape(-1)].add((mask[..., None] * grad_h[:, None, :]).reshape(-1, D))
+        grad = grad.at[:V].set(inputs)
+    np.testing.assert_allclose(new, table + alpha * grad, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(loss, -log_likelihood(table) / B, rtol=1e-5)
+
+
+def test_noise_table_holds_each_word_in_proportion_to_its_noise_probability():
+    noise = w2v.noise_distribution(np.array([0, 100, 30, 5, 1, 0, 7]))
+    table = np.asarray(w2v.noise_table(noise, size=2**16))
+    share = np.bincount(table, minlength=len(noise)) / table.size
+    np.testing.assert_allclose(share, noise, atol=2 / 2**16)
+    assert share[0] == 0 and share[5] == 0, "words of probability 0 are never drawn"
+    with pytest.raises(ValueError, match="probability distribution"):
+        w2v.noise_table(np.array([0.5, 0.2]))
+
+
+def planted_corpus():
+    """Words 1-10 only ever appear among themselves, words 11-20 too (blocks of 20 words)."""
+    rng = np.random.default_rng(0)
+    blocks = [rng.integers(1, 11, 20) if i % 2 == 0 else rng.integers(11, 21, 20) for i in range(2000)]
+    ids = np.concatenate(blocks)
+    counts = np.r_[0, np.bincount(ids, minlength=21)[1:]]
+    return ids, np.ones(21), w2v.noise_distribution(counts)
+
+
+def separation(vectors):
+    e = w2v.normalise(vectors)[1:]
+    sims = e @ e.T
+    within = (sims[:10, :10].sum() - 10 + sims[10:, 10:].sum() - 10) / 180
+    return within, sims[:10, 10:].mean()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["skip-gram", "CBOW"])
+@pytest.mark.parametrize("shared", [None, 4])
+def test_train_sgd_learns_a_planted_structure(kind, shared):
+    ids, keep, noise = planted_corpus()
+    run = lambda: w2v.train_sgd(
+        jax.random.key(0),
+        ids,
+        keep,
+        noise,
+        kind=kind,
+        dim=8,
+        window=2,
+        shared_negatives=shared,
+        steps=600,
+        batch=64,
+        alpha=0.05,
+        steps_per_call=200,
+        progress=False,
+    )
+    params, hist = run()
+    assert set(params) == {"in", "out"} and params["in"].shape == params["out"].shape == (21, 8)
+    within, across = separation(params["in"])
+    assert within > across + 0.5, (within, across)
+    assert hist.loss[-1] < hist.loss[0] and hist.step == [200, 400, 600] and hist.examples == 600 * 64
+    again, _ = run()
+    np.testing.assert_array_equal(again["in"], params["in"])  # a key fixes the run
+
+
+def test_train_sgd_rejects_bad_settings():
+    ids, keep, noise = planted_corpus()
+    train_sgd = lambda **kw: w2v.train_sgd(jax.random.key(0), ids, keep, noise, steps=1, progress=False, **kw)
+    with pytest.raises(ValueError, match="kind"):
+        train_sgd(kind="glove")
+    with pytest.raises(ValueError, match="alpha"):
+        train_sgd(alpha=-0.1)
+    with pytest.raises(ValueError, match="min_alpha"):
+        train_sgd(alpha=0.01, min_alpha=0.1)
+    with pytest.raises(ValueError, match="shared_negatives"):
+        train_sgd(shared_negatives=0)
+    with pytest.raises(ValueError, match="ids"):
+        w2v.train_sgd(jax.random.key(0), np.r_[ids, 21], keep, noise, steps=1, progress=False)
+
+
+# ----------------------------------------------------------------------------------------------
 # Against gensim's word2vec, on the same corpus
 # ----------------------------------------------------------------------------------------------
 def gensim_model(tokens, **kw):

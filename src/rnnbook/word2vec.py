@@ -20,8 +20,10 @@ embedding), ``u`` the output vectors.
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 import re
+import time
 from collections import Counter
 from collections.abc import Sequence
 
@@ -33,6 +35,7 @@ from scipy.stats import spearmanr
 
 from ._checks import check_finite, check_ids, check_int_range, check_key, check_positive_int, check_shape, concrete
 from ._types import Array, ArrayLike, Key, Params, PyTree
+from .train import progress as show_progress
 
 __all__ = [
     "WordVocab",
@@ -56,7 +59,9 @@ __all__ = [
     "skipgram_loss",
     "split_blocks",
     "svd_embeddings",
+    "noise_table",
     "tokenize",
+    "train_sgd",
 ]
 
 
@@ -302,6 +307,211 @@ def full_softmax_loss(params: Params, centres: Array, contexts: Array) -> Array:
     check_ids(contexts, params["out"].shape[0], "contexts")
     logits = params["in"][centres] @ params["out"].T
     return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), contexts[:, None], 1))
+
+
+# --------------------------------------------------------------------------------------------
+# Training: sparse SGD on the rows a step touches (as the reference code does)
+# --------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class SGDHistory:
+    """What :func:`train_sgd` records: after every call of ``steps_per_call`` steps, the steps done
+    and the mean negative-sampling loss of that call's pairs; the wall time of the whole run
+    (compilation included) and the number of training pairs (skip-gram) or windows (CBOW) drawn."""
+
+    step: list = dataclasses.field(default_factory=list)
+    loss: list = dataclasses.field(default_factory=list)
+    seconds: float = 0.0
+    examples: int = 0
+
+
+def _sgd_step(kind: str, V: int, dim: int, batch: int, sample, negatives: int, shared: int | None, noise_table: Array):
+    """One SGD step on the stacked table ``[2V, dim]`` (input vectors, then output vectors): draw a
+    batch, gather the rows it touches, compute the gradient of the negative-sampling log-likelihood
+    of each row by hand, and add ``alpha`` times it back with one scatter. Noise words are read from
+    ``noise_table`` at uniform positions (the reference code's unigram table). Returns
+    ``step(table, key, alpha, *text) -> (table, loss)``; ``sample(key, *text)`` draws the batch."""
+
+    def gradients(h, u_pos, u_neg, w):
+        """``h [B, D]`` (centre vector or context mean), ``u_pos [B, D]``; ``u_neg [B, k, D]`` per pair or
+        ``[S, D]`` shared. The coefficients of the ascent direction of ``log s(u.h) + sum log s(-u_n.h)``."""
+        s_pos = jnp.sum(h * u_pos, -1)
+        if shared is None:
+            s_neg = jnp.sum(h[:, None, :] * u_neg, -1)  # [B, k] (elementwise: XLA's batched dot is slower here)
+            scale = 1.0
+        else:
+            s_neg = h @ u_neg.T  # [B, S]: every pair meets the same S noise words...
+            scale = negatives / shared  # ...each weighted so that the noise totals k words per pair
+        g_pos = w * (1 - jax.nn.sigmoid(s_pos))
+        g_neg = -w[:, None] * jax.nn.sigmoid(s_neg) * scale
+        loss = -jnp.sum(w * (jax.nn.log_sigmoid(s_pos) + scale * jax.nn.log_sigmoid(-s_neg).sum(-1)))
+        if shared is None:
+            dh = g_pos[:, None] * u_pos + jnp.sum(g_neg[..., None] * u_neg, 1)
+            du_neg = (g_neg[..., None] * h[:, None, :]).reshape(-1, dim)
+        else:
+            dh = g_pos[:, None] * u_pos + g_neg @ u_neg
+            du_neg = g_neg.T @ h  # [S, D]: the shared noise words' gradients are one matrix product
+        return dh, g_pos[:, None] * h, du_neg, loss / jnp.maximum(jnp.sum(w), 1e-8)
+
+    def step(table, key, alpha, *text):
+        k_batch, k_noise = jax.random.split(key)
+        drawn = sample(k_batch, *text)
+        shape = (batch, negatives) if shared is None else (shared,)
+        neg = noise_table[jax.random.randint(k_noise, shape, 0, noise_table.shape[0])]
+        w = drawn[-1]
+        if kind == "skip-gram":
+            centres, contexts = drawn[0], drawn[1]
+            rows = jnp.concatenate([centres, contexts + V, neg.reshape(-1) + V])
+            E = table[rows]
+            h, u_pos, u_neg = E[:batch], E[batch : 2 * batch], E[2 * batch :]
+            u_neg = u_neg.reshape(batch, negatives, dim) if shared is None else u_neg
+            dh, du_pos, du_neg, loss = gradients(h, u_pos, u_neg, w)
+            update = jnp.concatenate([dh, du_pos, du_neg])
+        else:
+            ctx, mask, centres = drawn[0], drawn[1], drawn[2]
+            n_ctx = ctx.shape[1] * batch
+            rows = jnp.concatenate([ctx.reshape(-1), centres + V, neg.reshape(-1) + V])
+            E = table[rows]
+            share = mask / jnp.maximum(mask.sum(1, keepdims=True), 1e-8)  # [B, 2W]: the mean's weights
+            h = jnp.sum(share[..., None] * E[:n_ctx].reshape(batch, -1, dim), 1)
+            u_pos, u_neg = E[n_ctx : n_ctx + batch], E[n_ctx + batch :]
+            u_neg = u_neg.reshape(batch, negatives, dim) if shared is None else u_neg
+            dh, du_pos, du_neg, loss = gradients(h, u_pos, u_neg, w)
+            # As the reference code and gensim do (cbow_mean=1), every context word gets the whole of the
+            # mean's gradient, not 1/|C| of it (the gradient proper): its input vectors learn |C| times faster.
+            d_ctx = (mask[..., None] * dh[:, None, :]).reshape(-1, dim)
+            update = jnp.concatenate([d_ctx, du_pos, du_neg])
+        return table.at[rows].add(alpha * update), loss
+
+    return step
+
+
+def noise_table(noise: ArrayLike, size: int = 2**20) -> Array:
+    """The reference code's unigram table: ``size`` word ids in which word ``w`` fills a share
+    ``noise[w]`` of the entries (to ``1 / size``), so that a noise word is one uniform index into it, a
+    gather, where sampling from ``noise`` directly searches its cumulative sum every time."""
+    check_positive_int(size, "size")
+    p = np.asarray(noise, np.float64)
+    check_shape(p, "noise", vocab=None)
+    if np.any(p < 0) or abs(p.sum() - 1) > 1e-3:
+        raise ValueError(f"`noise` must be a probability distribution (non-negative, sum 1), sums to {p.sum()}")
+    cdf = np.cumsum(p / p.sum())
+    table = np.searchsorted(cdf, (np.arange(size) + 0.5) / size, side="right")
+    return jnp.asarray(np.minimum(table, len(p) - 1), jnp.int32)
+
+
+def train_sgd(
+    key: Key,
+    ids: ArrayLike,
+    keep: ArrayLike,
+    noise: ArrayLike,
+    *,
+    kind: str = "skip-gram",
+    dim: int = 100,
+    window: int = 5,
+    negatives: int = 5,
+    shared_negatives: int | None = None,
+    steps: int = 10_000,
+    batch: int = 512,
+    alpha: float = 0.025,
+    min_alpha: float = 1e-4,
+    steps_per_call: int = 1000,
+    desc: str | None = None,
+    progress: bool = True,
+) -> tuple[Params, SGDHistory]:
+    """Train word2vec (``kind`` "skip-gram" or "CBOW", negative sampling) by sparse SGD, the way the
+    reference code and gensim do, on batches drawn inside ``jit``.
+
+    The two tables are one stacked ``[2V, dim]`` array (input vectors, then output vectors). As in
+    gensim, the text is first subsampled (each word kept with probability ``keep``, ``<UNK>``
+    dropped; a fresh draw for every call of ``steps_per_call`` steps), so that windows reach past the
+    dropped words; a step then draws ``batch`` examples from it (the dynamic window: skip-gram pairs
+    as :func:`sample_skipgram` draws them, CBOW windows as :func:`sample_cbow`), gathers the rows they
+    touch in one gather, computes each row's gradient of the negative-sampling log-likelihood by
+    hand, and adds ``alpha`` times it back in one
+    scatter: only those rows change, where Adam on the dense tables moves all ``2 V dim`` numbers
+    every step. ``alpha`` falls linearly to ``min_alpha`` over the ``steps``, as in gensim.
+    ``steps_per_call`` steps run in one ``lax.scan`` inside one ``jit`` whose table is donated
+    (updated in place).
+
+    ``shared_negatives``: ``None`` draws ``negatives`` noise words for every example (the reference
+    scheme); an integer ``S`` draws ``S`` noise words per step, shared by the whole batch, each
+    weighted ``negatives / S``, so that the noise still counts as ``negatives`` words per example
+    and its gradients become dense matrix products (*shared negative sampling*, Ji et al. 2016).
+
+    ``ids [N]`` the corpus in ``[0, V)``; ``keep, noise [V]`` (:func:`keep_probabilities`,
+    :func:`noise_distribution`). Returns ``({"in": [V, dim], "out": [V, dim]}, SGDHistory)``, the
+    parameters in the form of :func:`init_word2vec`.
+    """
+    if kind not in ("skip-gram", "CBOW"):
+        raise ValueError(f"`kind` must be 'skip-gram' or 'CBOW', got {kind!r}")
+    for value, name in ((dim, "dim"), (steps, "steps"), (steps_per_call, "steps_per_call")):
+        check_positive_int(value, name)
+    if shared_negatives is not None:
+        check_positive_int(shared_negatives, "shared_negatives")
+    for value, name in ((alpha, "alpha"), (min_alpha, "min_alpha")):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not 0 < value < np.inf:
+            raise ValueError(f"`{name}` must be a positive finite number, got {value!r}")
+    if min_alpha > alpha:
+        raise ValueError(f"`min_alpha` ({min_alpha}) must not exceed `alpha` ({alpha})")
+    ids, keep, noise = jnp.asarray(ids), jnp.asarray(keep, jnp.float32), jnp.asarray(noise, jnp.float32)
+    _check_sampler(key, ids, batch, window, keep, noise, negatives)
+    V = keep.shape[0]
+    offsets = jnp.asarray(offset_distribution(window))
+    around = jnp.concatenate([-jnp.arange(window, 0, -1), jnp.arange(1, window + 1)])  # CBOW's window
+
+    def sample(k, corpus, n):
+        """``batch`` examples from the first ``n`` words of ``corpus`` (the subsampled text), weight 1 each."""
+        k_pos, k_off, k_side = jax.random.split(k, 3)
+        pos = jax.random.randint(k_pos, (batch,), window, jnp.maximum(n - window, window + 1))
+        ones = jnp.ones(batch, jnp.float32)
+        if kind == "skip-gram":  # a context at distance d with probability ~ (window - d + 1): the dynamic window
+            d = 1 + jax.random.choice(k_off, window, (batch,), p=offsets)
+            side = jnp.where(jax.random.bernoulli(k_side, 0.5, (batch,)), 1, -1)
+            return corpus[pos], corpus[pos + side * d], ones
+        b = jax.random.randint(k_off, (batch, 1), 1, window + 1)  # CBOW: the dynamic window, drawn per example
+        return (
+            corpus[pos[:, None] + around[None, :]],
+            (jnp.abs(around)[None, :] <= b).astype(jnp.float32),
+            corpus[pos],
+            ones,
+        )
+
+    step = _sgd_step(kind, V, dim, batch, sample, negatives, shared_negatives, noise_table(noise))
+    keep_token = keep[ids] * (ids > 0)  # <UNK> is dropped, as out-of-vocabulary words are in gensim
+
+    def run(table, key, first):
+        # A fresh subsample of the text for every call (gensim draws one per epoch): frequent words are
+        # dropped with probability 1 - keep before windows are formed, so windows reach past them.
+        k_sub, k_steps = jax.random.split(jax.random.fold_in(key, first))
+        kept = jax.random.uniform(k_sub, ids.shape) < keep_token
+        n = jnp.sum(kept)
+        corpus = ids[jnp.nonzero(kept, size=ids.shape[0], fill_value=0)[0]]
+
+        def body(table, t):
+            a = alpha - (alpha - min_alpha) * (first + t) / steps
+            a = jnp.where(first + t < steps, a, 0.0)  # steps past `steps` (the last call's rest) change nothing
+            return step(table, jax.random.fold_in(k_steps, t), a, corpus, n)
+
+        return jax.lax.scan(body, table, jnp.arange(steps_per_call))
+
+    run = jax.jit(run, donate_argnums=0)
+    k_init, k_train = jax.random.split(key)
+    p = init_word2vec(k_init, V, dim)
+    table = jnp.concatenate([p["in"], p["out"]])
+    history, start = SGDHistory(), time.perf_counter()
+    calls = -(-steps // steps_per_call)
+    bar = show_progress(range(calls), desc or f"{kind}, sparse SGD", calls) if progress else range(calls)
+    for call in bar:
+        table, losses = run(table, k_train, call * steps_per_call)
+        done = min(steps, (call + 1) * steps_per_call)
+        history.step.append(done)
+        history.loss.append(float(jnp.mean(losses[: done - call * steps_per_call])))
+    table.block_until_ready()
+    history.seconds = time.perf_counter() - start
+    history.examples = steps * batch
+    if not np.isfinite(history.loss[-1]):
+        raise FloatingPointError(f"word2vec training diverged (loss {history.loss[-1]}): lower `alpha`")
+    return {"in": table[:V], "out": table[V:]}, history
 
 
 # --------------------------------------------------------------------------------------------
