@@ -183,3 +183,19 @@ def child_results(script: str, threads: int, arguments: list[str]) -> dict:
     for line in lines[:-1]:
         print(line, flush=True)
     return json.loads(lines[-1])
+
+
+def results_by_threads(script: str, thread_counts, arguments: list[str], note: str = "") -> dict:
+    """:func:`child_results` for each thread count (once each, in increasing order), every one between 1
+    and the cores this process may use: ``{"1": {...}, "2": {...}}``. ``note`` is printed after each
+    count's heading (what else that count fixes, e.g. gensim's workers)."""
+    cores = len(os.sched_getaffinity(0))
+    if any(isinstance(t, bool) or not isinstance(t, int) or not 1 <= t <= cores for t in thread_counts):
+        raise ValueError(
+            f"thread counts must be between 1 and the {cores} cores this process may use, got {thread_counts}"
+        )
+    by_threads = {}
+    for threads in sorted(set(thread_counts)):
+        print(f"-- {threads} thread(s), held to {threads} core(s){note}", flush=True)
+        by_threads[str(threads)] = child_results(script, threads, arguments)
+    return by_threads

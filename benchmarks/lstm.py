@@ -262,14 +262,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.child:
         return child(args.quick)
-    cores = len(os.sched_getaffinity(0))
-    if any(t < 1 or t > cores for t in args.threads):
-        parser.error(f"--threads must be between 1 and the {cores} cores this process may use, got {args.threads}")
-    by_threads = {}
-    for threads in sorted(set(args.threads)):
-        print(f"-- {threads} thread(s), held to {threads} core(s), OMP_WAIT_POLICY=PASSIVE", flush=True)
-        extra = ["--quick"] if args.quick else []
-        by_threads[str(threads)] = common.child_results(__file__, threads, ["--child", *extra])
+    arguments = ["--child", *(["--quick"] if args.quick else [])]
+    by_threads = common.results_by_threads(__file__, args.threads, arguments, ", OMP_WAIT_POLICY=PASSIVE")
     most = by_threads[str(max(args.threads))]
     flags = []
     if not args.quick:

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pathlib
 import statistics
 import time
@@ -197,16 +196,8 @@ def main(argv=None):
         parser.error("--seeds must be at least 2 (the interval needs a spread)")
     if args.child:
         return child(args.quick, args.seeds)
-    cores = len(os.sched_getaffinity(0))
-    if any(t < 1 or t > cores for t in args.threads):
-        parser.error(f"--threads must be between 1 and the {cores} cores this process may use, got {args.threads}")
-    by_threads = {}
-    for threads in sorted(set(args.threads)):
-        print(f"-- {threads} thread(s), held to {threads} core(s); gensim workers={threads}", flush=True)
-        extra = ["--quick"] if args.quick else []
-        by_threads[str(threads)] = common.child_results(
-            __file__, threads, ["--child", "--seeds", str(args.seeds), *extra]
-        )
+    arguments = ["--child", "--seeds", str(args.seeds), *(["--quick"] if args.quick else [])]
+    by_threads = common.results_by_threads(__file__, args.threads, arguments, "; gensim workers = threads")
     result = {
         "benchmark": "word2vec skip-gram with negative sampling, rnnbook (sparse SGD) vs gensim",
         "machine": common.machine("gensim", "numpy"),

@@ -95,3 +95,11 @@ def test_compile_time_tool_counts_what_jax_compiles(tmp_path):
     result = tool.result_of(executed)
     assert result["total"] > 0 and result[tool.EVENTS["backend compile"]] > 0
     assert result[tool.EVENTS["backend compile"]] < result["total"]
+
+
+def test_results_by_threads_refuses_counts_outside_the_cores():
+    cores = len(os.sched_getaffinity(0))
+    with pytest.raises(ValueError, match="thread counts must be between 1 and"):
+        common().results_by_threads("unused.py", [cores + 1], [])
+    with pytest.raises(ValueError, match="thread counts must be between 1 and"):
+        common().results_by_threads("unused.py", [0], [])
