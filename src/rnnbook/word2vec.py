@@ -16,6 +16,11 @@ The loss of a skip-gram pair (centre c, context o, noise words n_1..n_k) is
 ``-log sigma(u_o . v_c) - sum_i log sigma(-u_{n_i} . v_c)``; CBOW replaces ``v_c`` by the mean of
 the context words' input vectors and predicts the centre word. ``v`` are the input vectors (the
 embedding), ``u`` the output vectors.
+
+Two ways to train: the samplers and losses above with any optimiser (``train.fit``, Adam: the
+chapter's overfitting experiment), and :func:`train_sgd`, sparse SGD on the rows a batch touches, as
+the reference code and gensim train (the chapter's vectors). :func:`train_sgd` subsamples the text
+itself, as gensim does, instead of weighting pairs, so its windows widen past the dropped words.
 """
 
 from __future__ import annotations
