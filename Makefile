@@ -13,9 +13,11 @@ PYTEST_ARGS ?=
 
 .PHONY: book pdf texlive test unit figures notebooks chromium clean colab newest actionlint benchmarks robust
 
+# pip's --no-compile: Python compiles a module to bytecode when it is first imported, not every module
+# of every package at install time (torch's alone take most of a minute on 2 cores).
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-compile -r requirements.txt
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
