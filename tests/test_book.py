@@ -351,9 +351,10 @@ VISIBLE_PROSE = """() => {
 }"""
 
 
-def open_page(browser, server, page_path, size="desktop"):
-    """Open a page with every request to another host aborted and recorded, and collect errors."""
-    page = browser.new_page(viewport=SIZES[size])
+def open_page(browser, server, page_path, size="desktop", scheme="light"):
+    """Open a page with every request to another host aborted and recorded, and collect errors.
+    ``scheme``: the colour scheme the browser asks for ("dark": the theme's dark mode)."""
+    page = browser.new_page(viewport=SIZES[size], color_scheme=scheme)
     seen = {"errors": [], "failed": [], "external": []}
     page.on("console", lambda m: m.type == "error" and seen["errors"].append(m.text))
     page.on("response", lambda r: r.status >= 400 and seen["failed"].append(f"{r.status} {r.url}"))
@@ -399,6 +400,10 @@ def test_page_renders_offline_in_chromium(browser, server, page_path):
             f"{page_path.removesuffix('.html')}.ipynb"
         )
         assert page.locator(f"a[href='{colab}']").count() == 1, "the Colab launch button is missing"
+        # the first screen says what the chapter shows: its opening paragraph starts above the fold
+        top, words = page.evaluate("""() => { const p = document.querySelector('main section > p');
+            return p ? [p.getBoundingClientRect().top, p.innerText.split(/\\s+/).length] : [1e9, 0]; }""")
+        assert top < SIZES["desktop"]["height"] and words >= 25, f"no opening paragraph on the first screen ({top}, {words})"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"{pathlib.Path(page_path).stem}-desktop.png")
     page.close()
@@ -420,6 +425,42 @@ def test_page_fits_a_phone_screen(browser, server, page_path):
     page.close()
     assert overflow <= 1, f"the page is {overflow}px wider than a phone screen"
     assert wide == [], f"elements wider than a phone screen: {wide}"
+
+
+# The figures of a page: images in the article wide enough to be a plot or a diagram (not an icon).
+FIGURES = """[...document.querySelectorAll('.bd-content img')].filter(i =>
+    i.getBoundingClientRect().width > 120 && i.naturalWidth > 0 && i.offsetParent !== null)"""
+
+
+@pytest.mark.parametrize("page_path", [f"{c}.html" for c in CHAPTERS + APPENDICES] + ["book/intro.html"])
+@pytest.mark.browser
+def test_every_figure_is_legible_in_dark_mode(browser, server, page_path):
+    """In the theme's dark mode (the reader's system asks for it) each figure must sit on a light
+    panel with its dark ink visible: a plot with a transparent background and black text, the usual
+    failure, would show black on near-black. Each figure's screenshot is kept for a person to look
+    at (``_build/screenshots/dark/``)."""
+    import numpy as np
+    from PIL import Image
+
+    page, _ = open_page(browser, server, page_path, scheme="dark")
+    assert page.evaluate("document.documentElement.dataset.theme") == "dark", "the theme did not switch to dark"
+    count = page.evaluate(f"({FIGURES}).length")
+    out = SCREENSHOTS / "dark"
+    out.mkdir(parents=True, exist_ok=True)
+    stem, unreadable = pathlib.Path(page_path).stem, []
+    for i in range(count):
+        handle = page.evaluate_handle(f"({FIGURES})[{i}]").as_element()
+        handle.scroll_into_view_if_needed()
+        path = out / f"{stem}-{i:02d}.png"
+        handle.screenshot(path=path)
+        lum = np.asarray(Image.open(path).convert("L"), dtype=np.float32) / 255
+        # the panel: most pixels light; the ink: some pixels dark (text, axes, lines)
+        if not (np.median(lum) > 0.6 and (lum < 0.35).mean() > 0.001):
+            unreadable.append(f"{handle.get_attribute('src')} (median luminance {np.median(lum):.2f})")
+    page.close()
+    assert unreadable == [], f"figures not legible in dark mode: {unreadable}"
+    if stem not in ("intro", "performance", "scaling"):
+        assert count >= 3, f"only {count} figures found on {page_path}: the selector missed them"
 
 
 @pytest.mark.browser

@@ -204,6 +204,26 @@ def test_scheduled_sampling_with_probability_zero_is_teacher_forcing():
         seq2seq.loss_fn(m, b, sample_prob=0.5)
 
 
+@pytest.mark.parametrize("attention", [None, "bahdanau", "luong"])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_the_teacher_forcing_fast_path_equals_the_step_by_step_decoder(attention, cell):
+    """Teacher forcing (the training path) applies the output layer after the scan and recomputes
+    each step in the backward pass (`jax.checkpoint`); scheduled sampling with a vanishing
+    probability runs `step_fn` step by step. Same logits, weights and gradients."""
+    m = small_model(attention, cell)
+    b = batch_of([[4, 5, 6], [7, 8], [9]], [[4, 5, 7, 8], [6], [5, 5]])
+    key = jax.random.key(0)
+    fast = m(b["src"], b["src_len"], b["tgt_in"])
+    slow = m(b["src"], b["src_len"], b["tgt_in"], sample_prob=1e-9, key=key)
+    for a, c in zip(fast, slow):
+        np.testing.assert_allclose(a, c, rtol=1e-5, atol=1e-6)
+    graphdef, params, rest = nnx.split(m, nnx.Param, ...)
+    grad = lambda **kw: jax.grad(lambda p: seq2seq.loss_fn(nnx.merge(graphdef, p, rest), b, **kw))(params)
+    leaves = zip(jax.tree_util.tree_leaves(grad()), jax.tree_util.tree_leaves(grad(sample_prob=1e-9, key=key)))
+    for a, c in leaves:
+        np.testing.assert_allclose(a, c, rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.parametrize(
     "call, match",
     [

@@ -271,10 +271,20 @@ class Seq2Seq(nnx.Module):
     def step_fn(self) -> DecodeStep:
         """``step(memory, carry, token [batch]) -> (carry, logits [batch, tgt_vocab], weights [batch,
         S])``: one decoder step, a pure function of :meth:`decoder_params` (read now)."""
-        cell, attention = self.decoder.cell, self.attention
-        p = self.decoder_params()
+        p, state_step = self.decoder_params(), self._state_step()
 
         def step(memory, carry, token):
+            carry, features, weights = state_step(p, memory, carry, token)
+            return carry, features @ p["W_o"] + p["b_o"], weights
+
+        return step
+
+    def _state_step(self) -> Callable:
+        """The decoder step without the output layer: ``state_step(p, memory, carry, token) ->
+        (carry, [h; context] [batch, hidden + enc], weights)``, ``p`` as :meth:`decoder_params`."""
+        cell, attention = self.decoder.cell, self.attention
+
+        def state_step(p, memory, carry, token):
             check_shape(token, "token", batch=memory["mask"].shape[0])
             check_ids(token, p["embed"].shape[0], "token")
             h = cell.hidden(carry)
@@ -290,10 +300,9 @@ class Seq2Seq(nnx.Module):
                 context = attend(weights, memory["values"])
             x = jnp.concatenate([p["embed"][token], context], axis=-1)
             carry, h = cell(p["cell"], carry, x)
-            logits = jnp.concatenate([h, context], axis=-1) @ p["W_o"] + p["b_o"]
-            return carry, logits, weights
+            return carry, jnp.concatenate([h, context], axis=-1), weights
 
-        return step
+        return state_step
 
     def __call__(
         self, src: Array, src_len: Array, tgt_in: Array, *, sample_prob: float = 0.0, key: Key | None = None
@@ -314,9 +323,25 @@ class Seq2Seq(nnx.Module):
         if sample_prob:
             check_key(key)
         memory, carry = self.encode(src, src_len)
+        if not sample_prob:
+            # Pure teacher forcing, the training path: the output layer runs once on all steps after
+            # the scan, and the scan keeps no intermediates for the backward pass (it recomputes each
+            # step's, `jax.checkpoint`). Measured on 2 CPU cores, interleaved runs of the Seq2Seq
+            # chapter's copy-task training step (3 seeds vmapped, batch 64): LSTM with additive
+            # attention 1.12x faster so (60.6 against 67.8 ms), plain LSTM 1.01x, GRU 0.99x.
+            p, state_step = self.decoder_params(), self._state_step()
+
+            @jax.checkpoint
+            def forced(carry, token):
+                carry, features, weights = state_step(p, memory, carry, token)
+                return carry, (features, weights)
+
+            _, (features, weights) = jax.lax.scan(forced, carry, tgt_in.T)
+            logits = features @ p["W_o"] + p["b_o"]
+            return jnp.swapaxes(logits, 0, 1), jnp.swapaxes(weights, 0, 1)
         step = self.step_fn()
         T = tgt_in.shape[1]
-        coins = jax.random.bernoulli(key, sample_prob, tgt_in.shape) if sample_prob else jnp.zeros(tgt_in.shape, bool)
+        coins = jax.random.bernoulli(key, sample_prob, tgt_in.shape)
 
         def body(state, inp):
             carry, prev_pred = state
