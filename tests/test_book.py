@@ -370,7 +370,7 @@ def open_page(browser, server, page_path, size="desktop", scheme="light"):
     page.goto(f"{server}/{page_path}")
     page.wait_for_load_state("networkidle")
     if page.evaluate("document.querySelectorAll('.math, .MathJax, mjx-container').length") > 0:
-        page.wait_for_selector("mjx-container", timeout=20_000)
+        page.wait_for_selector("mjx-container", state="attached", timeout=20_000)  # math may sit in a folded answer
         page.evaluate("MathJax.startup.promise")
     return page, seen
 
@@ -403,7 +403,9 @@ def test_page_renders_offline_in_chromium(browser, server, page_path):
         # the first screen says what the chapter shows: its opening paragraph starts above the fold
         top, words = page.evaluate("""() => { const p = document.querySelector('main section > p');
             return p ? [p.getBoundingClientRect().top, p.innerText.split(/\\s+/).length] : [1e9, 0]; }""")
-        assert top < SIZES["desktop"]["height"] and words >= 25, f"no opening paragraph on the first screen ({top}, {words})"
+        assert top < SIZES["desktop"]["height"] and words >= 25, (
+            f"no opening paragraph on the first screen ({top}, {words})"
+        )
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"{pathlib.Path(page_path).stem}-desktop.png")
     page.close()
@@ -461,6 +463,27 @@ def test_every_figure_is_legible_in_dark_mode(browser, server, page_path):
     assert unreadable == [], f"figures not legible in dark mode: {unreadable}"
     if stem not in ("intro", "performance", "scaling"):
         assert count >= 3, f"only {count} figures found on {page_path}: the selector missed them"
+
+
+@pytest.mark.browser
+def test_study_guide_hides_each_answer_until_the_reader_opens_it(browser, server):
+    """A revision tool: the question shows, its model answer stays folded until clicked; the link to
+    the full answer is visible either way."""
+    guide = (ROOT / "book" / "study_guide.md").read_text()
+    n_answers = guide.count(":::{dropdown} Answer")
+    assert n_answers == len(re.findall(r"^(?:\d+\.|-) \*\*", guide, re.M)) >= 41, "every question has a folded answer"
+    page, seen = open_page(browser, server, "book/study_guide.html")
+    dropdowns = page.locator("main details.sd-dropdown")
+    assert dropdowns.count() == n_answers
+    assert page.locator("main details.sd-dropdown[open]").count() == 0, "answers must start hidden"
+    first = dropdowns.first
+    answer = first.locator(".sd-summary-content")
+    assert not answer.is_visible()
+    first.locator("summary").click()
+    assert answer.is_visible() and "feedforward network" in answer.inner_text()
+    assert page.locator("main a[href*='recurrence.html#sheet-q-recurrence-1']").first.is_visible()
+    page.close()
+    assert seen["external"] == []
 
 
 @pytest.mark.browser

@@ -93,6 +93,11 @@ def test_figures_code_outputs_and_notes_are_included(pdf, text):
     n_notes = sum(len(re.findall(r"```\{admonition\} On the sheet's answer", markdown_of(nb))) for nb in ALL_NOTEBOOKS)
     assert text.count("On the sheet’s answer") >= n_notes >= 17
     assert text.count("Full answer:") == 41
+    # The study guide folds its answers on the web page; the PDF prints them open.
+    flat = " ".join(text.replace("\u2019", "'").split())
+    answers = re.findall(r":::\{dropdown\} Answer\n\s*(.+)", (ROOT / "book" / "study_guide.md").read_text())
+    openings = [" ".join(a.split()[:3]) for a in answers if not re.search(r"[$`*{\\]", " ".join(a.split()[:3]))]
+    assert len(openings) >= 35 and [o for o in openings if o not in flat] == [], "answers missing from the PDF"
 
 
 def test_pages_render_to_png_for_a_person_to_look_at(pdf, text):
