@@ -487,6 +487,41 @@ def test_study_guide_hides_each_answer_until_the_reader_opens_it(browser, server
 
 
 @pytest.mark.browser
+def test_study_guide_quizzes_check_answers_in_the_page(browser, server):
+    """Each chapter's quiz (book/_ext/rnnbook_quiz.py): a wrong answer is called wrong, the right one
+    right, the explanation appears only after a check, and nothing leaves the page."""
+    guide = (ROOT / "book" / "study_guide.md").read_text()
+    sections = re.findall(r"^## ", guide, re.M)
+    n_quizzes = guide.count("```{quiz}")
+    assert len(re.findall(r"^### Quiz: ", guide, re.M)) == len(sections) and n_quizzes >= 2 * len(sections) - 1
+    page, seen = open_page(browser, server, "book/study_guide.html")
+    forms = page.locator("main form.rnnbook-quiz")
+    assert forms.count() == n_quizzes
+    for i in range(n_quizzes):
+        form = forms.nth(i)
+        feedback, explanation = form.locator(".rnnbook-quiz-feedback"), form.locator(".rnnbook-quiz-explanation")
+        assert not explanation.is_visible()
+        answer = form.get_attribute("data-answer")
+        if form.get_attribute("data-kind") == "choice":
+            radios = form.locator("input[type=radio]")
+            radios.nth((int(answer) + 1) % radios.count()).check()
+        else:
+            form.locator("input[type=number]").fill(
+                str(float(answer) + 2 * float(form.get_attribute("data-tolerance")) + 1)
+            )
+        form.locator("button").click()
+        assert feedback.inner_text().startswith("Not quite") and explanation.is_visible(), f"quiz {i}: a wrong answer"
+        if form.get_attribute("data-kind") == "choice":
+            form.locator("input[type=radio]").nth(int(answer)).check()
+        else:
+            form.locator("input[type=number]").fill(answer)
+        form.locator("button").click()
+        assert feedback.inner_text() == "Right.", f"quiz {i}: the right answer"
+    page.close()
+    assert seen["external"] == [] and [e for e in seen["errors"] if not e.startswith(TOLERATED_CONSOLE_ERRORS)] == []
+
+
+@pytest.mark.browser
 def test_search_finds_a_term_from_a_chapter(browser, server):
     page, seen = open_page(browser, server, "search.html?q=carousel")
     page.wait_for_selector("#search-results ul.search li", timeout=20_000)

@@ -98,6 +98,9 @@ def test_figures_code_outputs_and_notes_are_included(pdf, text):
     answers = re.findall(r":::\{dropdown\} Answer\n\s*(.+)", (ROOT / "book" / "study_guide.md").read_text())
     openings = [" ".join(a.split()[:3]) for a in answers if not re.search(r"[$`*{\\]", " ".join(a.split()[:3]))]
     assert len(openings) >= 35 and [o for o in openings if o not in flat] == [], "answers missing from the PDF"
+    # The quizzes, checked in the web page, print with their answers.
+    n_quizzes = (ROOT / "book" / "study_guide.md").read_text().count("```{quiz}")
+    assert flat.count("Quiz. ") == n_quizzes and flat.count("Answer: ") == n_quizzes
 
 
 def test_pages_render_to_png_for_a_person_to_look_at(pdf, text):
