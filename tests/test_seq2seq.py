@@ -204,8 +204,9 @@ def test_scheduled_sampling_with_probability_zero_is_teacher_forcing():
         seq2seq.loss_fn(m, b, sample_prob=0.5)
 
 
-@pytest.mark.parametrize("attention", [None, "bahdanau", "luong"])
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize(
+    "attention, cell", [(None, "lstm"), ("bahdanau", "lstm"), ("luong", "lstm"), ("bahdanau", "gru")]
+)
 def test_the_teacher_forcing_fast_path_equals_the_step_by_step_decoder(attention, cell):
     """Teacher forcing (the training path) applies the output layer after the scan and recomputes
     each step in the backward pass (`jax.checkpoint`); scheduled sampling with a vanishing
