@@ -4,6 +4,7 @@ its figures are reproducible, it answers the sheet, and it works in a real brows
 import functools
 import http.server
 import json
+import math
 import os
 import pathlib
 import re
@@ -430,8 +431,8 @@ def test_page_fits_a_phone_screen(browser, server, page_path):
 
 
 # The figures of a page: images in the article wide enough to be a plot or a diagram (not an icon).
-FIGURES = """[...document.querySelectorAll('.bd-content img')].filter(i =>
-    i.getBoundingClientRect().width > 120 && i.naturalWidth > 0 && i.offsetParent !== null)"""
+FIGURES = """[...document.querySelectorAll('.bd-content img, .bd-content .rnnbook-explore-plot')].filter(i =>
+    i.getBoundingClientRect().width > 120 && (i.tagName !== 'IMG' || i.naturalWidth > 0) && i.offsetParent !== null)"""
 
 
 @pytest.mark.parametrize("page_path", [f"{c}.html" for c in CHAPTERS + APPENDICES] + ["book/intro.html"])
@@ -579,6 +580,126 @@ def test_every_internal_link_resolves(html):
                 broken.append(f"{path.relative_to(html.resolve())}: {link} (no id {fragment!r})")
     assert checked > 1000
     assert broken == [], f"{len(broken)} broken links, e.g. {broken[:10]}"
+
+
+# ----------------------------------------------------------------------------------------------
+# Figures to explore (rnnbook.explore): a sweep stored with the chapter, drawn by Plotly offline
+# ----------------------------------------------------------------------------------------------
+EXPLORABLES = {  # chapter: the figures to explore it shows (their names, explore-<name> in the page)
+    "recurrence": ["tbptt-reach"],
+    "lstm": ["forget-bias"],
+    "vanishing_gradient": ["spectral-radius"],
+    "seq2seq": ["attention-alignments"],
+    "word_embedding": ["embedding-spaces"],
+    "ntm": ["ntm-location-addressing"],
+    "transformers": ["transformer-heads"],
+    "modern_rnns": ["lru-modulus"],
+}
+EXPLORE_SPEC = re.compile(r'<script type="application/json" class="rnnbook-explore-spec">(.*?)</script>', re.S)
+
+
+def test_every_chapter_has_a_figure_to_explore():
+    assert set(EXPLORABLES) == {pathlib.Path(c).name for c in CHAPTERS}
+
+
+@pytest.mark.parametrize("chapter", sorted(EXPLORABLES))
+def test_figures_to_explore_are_stored_with_a_static_image_and_valid_frames(chapter):
+    """Each figure to explore is stored in its chapter's notebook as one output: HTML with every
+    frame (Plotly JSON that plotly itself validates) and a PNG of the same figure for the PDF, for
+    Colab and for Jupyter; the cell is a numbered, captioned figure and nbval skips its (float) output."""
+    go = pytest.importorskip("plotly.graph_objects", reason="plotly validates the stored frames (it builds the book)")
+    found = {}
+    for cell in load(ROOT / "book" / f"{chapter}.ipynb")["cells"]:
+        for out in cell.get("outputs", []):
+            html_out = "".join(out.get("data", {}).get("text/html", ""))
+            if 'class="rnnbook-explore"' not in html_out:
+                continue
+            spec = json.loads(EXPLORE_SPEC.search(html_out).group(1).replace("<\\/", "</"))
+            found[spec["name"]] = spec
+            assert "image/png" in out["data"], f"{spec['name']}: no static image for the PDF and Colab"
+            figure = cell["metadata"].get("mystnb", {}).get("figure", {})
+            assert figure.get("name", "").startswith("fig-") and len(figure.get("caption", "")) > 80, spec["name"]
+            assert "nbval-ignore-output" in cell["metadata"].get("tags", []), spec["name"]
+            layout = {k: v for k, v in spec["layout"].items()}
+            sizes = [len(s["steps"]) for s in layout["sliders"]]
+            assert len(spec["frames"]) == max(1, math.prod(sizes)), spec["name"]
+            for key, frame in spec["frames"].items():
+                data, patch = (frame, {}) if isinstance(frame, list) else (frame["data"], frame["layout"])
+                merged = {
+                    **layout,
+                    **{k: {**layout.get(k, {}), **v} if isinstance(v, dict) else v for k, v in patch.items()},
+                }
+                go.Figure(data=data, layout=merged)  # raises on a property Plotly does not know
+    assert sorted(found) == sorted(EXPLORABLES[chapter])
+
+
+HOVER_POINT = """(el) => {  // the page position of a point of the first trace that shows a hover label
+  const gd = el.querySelector('.rnnbook-explore-plot'), box = gd.getBoundingClientRect();
+  const t = gd._fullData.find(d => d.hoverinfo !== 'skip' && d.visible !== false);
+  const axis = (letter, ref) => gd._fullLayout[letter + 'axis' + (ref.length > 1 ? ref.slice(1) : '')];
+  const xa = axis('x', t.xaxis), ya = axis('y', t.yaxis);
+  let x, y;
+  if (t.type === 'heatmap') { const i = Math.floor(t.z.length / 2); y = i; x = Math.floor(t.z[i].length / 2); }
+  else {  // the middle one of the points drawn inside the axes (a log axis may cut a curve off)
+    const inside = t.x.map((v, j) => [xa.d2p(v), t.y[j] === null ? NaN : ya.d2p(t.y[j])])
+      .filter(([px, py]) => px >= 0 && px <= xa._length && py >= 0 && py <= ya._length);
+    const [px, py] = inside[Math.floor(inside.length / 2)];
+    return [box.left + xa._offset + px, box.top + ya._offset + py];
+  }
+  return [box.left + xa._offset + xa.d2p(x), box.top + ya._offset + ya.d2p(y)];
+}"""
+
+
+@pytest.mark.parametrize("chapter", sorted(EXPLORABLES))
+@pytest.mark.browser
+def test_figures_to_explore_respond_to_sliders_and_hover_offline(browser, server, chapter):
+    """In Chromium, at desktop and phone width: Plotly replaces the static image; moving each slider
+    (a click on its rail) shows another stored frame and changes the plotted data; hovering over a
+    point shows its label; the figure fits the screen; no request leaves the page."""
+    for size in ("desktop", "phone"):
+        page, seen = open_page(browser, server, f"book/{chapter}.html", size=size)
+        for name in EXPLORABLES[chapter]:
+            el = page.locator(f"#explore-{name}")
+            el.scroll_into_view_if_needed()
+            page.wait_for_selector(f"#explore-{name}.rnnbook-explore-live", timeout=20_000)
+            assert not el.locator("img.rnnbook-explore-static").is_visible(), f"{name}: the static image still shows"
+            plot = el.locator(".rnnbook-explore-plot")
+            right = plot.evaluate("p => p.getBoundingClientRect().right")
+            assert right <= SIZES[size]["width"] + 1, f"{name} at {size} width: {right}px wide"
+            sliders = el.locator(".slider-rail-touch-rect")
+            for k in range(sliders.count()):
+                before_key = el.get_attribute("data-frame")
+                before = plot.evaluate("p => JSON.stringify(p.data)")
+                rail = sliders.nth(k).bounding_box()
+                current = int(before_key.split(",")[k])
+                steps = plot.evaluate(f"p => p.layout.sliders[{k}].steps.length")
+                target = 0.97 if current < steps / 2 else 0.03  # the far end of the rail from where it stands
+                page.mouse.click(rail["x"] + rail["width"] * target, rail["y"] + rail["height"] / 2)
+                page.wait_for_function(
+                    f"() => document.getElementById('explore-{name}').dataset.frame !== '{before_key}'", timeout=5_000
+                )
+                after_key = el.get_attribute("data-frame")
+                assert after_key.split(",")[k] != before_key.split(",")[k], (name, k, before_key, after_key)
+                assert plot.evaluate("p => JSON.stringify(p.data)") != before, f"{name}: slider {k} changed nothing"
+            x, y = el.evaluate(HOVER_POINT)
+            page.mouse.move(x, y)
+            page.wait_for_selector(f"#explore-{name} .hoverlayer .hovertext", state="attached", timeout=5_000)
+            assert el.locator(".hoverlayer .hovertext").first.text_content().strip(), f"{name}: an empty hover label"
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            el.screenshot(path=SCREENSHOTS / f"explore-{name}-{size}.png")
+        page.close()
+        assert seen["external"] == [], f"requests that tried to leave the machine: {seen['external']}"
+        assert seen["failed"] == [], seen["failed"]
+        assert [e for e in seen["errors"] if not e.startswith(TOLERATED_CONSOLE_ERRORS)] == [], seen["errors"]
+
+
+def test_plotly_is_served_with_the_book_and_only_on_pages_that_use_it(html):
+    assert (html / "_static" / "plotly.min.js").stat().st_size > 1_000_000
+    for chapter in CHAPTERS + APPENDICES + ["book/intro", "book/study_guide"]:
+        page = (html / f"{chapter}.html").read_text()
+        uses = 'class="rnnbook-explore"' in page
+        assert ("_static/plotly.min.js" in page) == uses, chapter
+        assert "cdn.plot.ly" not in page and "cdn.jsdelivr" not in page, chapter
 
 
 @pytest.mark.browser
