@@ -30,6 +30,7 @@ import rnnbook
 from rnnbook import (
     cells,
     data,
+    explore,
     figures,
     gru,
     layers,
@@ -67,6 +68,17 @@ def case(target, call, *words, exc=ValueError, marks=()):
 
 
 # ------------------------------------------------------------------------------------ fixtures
+def _figure():
+    """A small matplotlib figure (the static image of rnnbook.explore), on the Agg backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.close("all")  # the rows that raise leave theirs open
+    return plt.figure(figsize=(1, 1))
+
+
 def ones(*shape, dtype=jnp.float32):
     return jnp.ones(shape, dtype)
 
@@ -867,6 +879,27 @@ CASES = [
     case("subword.learn_bpe", lambda: subword.learn_bpe(["low", "lower"], 2), "word_counts", exc=TypeError),
     case("subword.segment", lambda: subword.segment(["low"], []), "`word`", exc=TypeError),
     case("subword.segment", lambda: subword.segment("low", ["lo"]), "merges"),
+    # explore --------------------------------------------------------------------------------
+    case("explore.rounded", lambda: explore.rounded([1.0], digits=0), "digits"),
+    case("explore.colorscale", lambda: explore.colorscale("no-such-map"), "`name`", "colormap"),
+    case("explore.colorscale", lambda: explore.colorscale("Purples", steps=1), "`steps`"),
+    case("explore.explorable", lambda: explore.explorable("ok", [], [], {}, _figure(), "x"), "`traces`", exc=TypeError),
+    case(
+        "explore.explorable", lambda: explore.explorable("ok", lambda: [], [], {}, None, "x"), "`static`", exc=TypeError
+    ),
+    case("explore.explorable", lambda: explore.explorable("Bad Name", lambda: [{}], [], {}, _figure(), "x"), "name"),
+    case(
+        "explore.explorable",
+        lambda: explore.explorable("ok", lambda i: [{}], [("a", [])], {}, _figure(), "x"),
+        "slider",
+    ),
+    case(
+        "explore.explorable",
+        lambda: explore.explorable("ok", lambda: None, [], {}, _figure(), "x"),
+        "`traces`",
+        exc=TypeError,
+    ),
+    case("explore.Explorable", lambda: explore.Explorable("a b", {}, {}, [], [], b"", "x"), "name"),
     # timing ---------------------------------------------------------------------------------
     case("timing.best_time", lambda: timing.best_time(lambda: 1, repeats=0), "repeats"),
     case("timing.best_time", lambda: timing.best_time(3), "callable"),

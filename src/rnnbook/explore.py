@@ -36,6 +36,8 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 def rounded(value: Any, digits: int = 4) -> Any:
     """``value`` (nested dicts, lists, tuples, numpy arrays and scalars) as JSON-ready Python, floats
     rounded to ``digits`` significant digits (what a plot can show; it keeps the stored page small)."""
+    if isinstance(digits, bool) or not isinstance(digits, int) or digits < 1:
+        raise ValueError(f"`digits` must be a positive integer (significant digits), got {digits!r}")
     if isinstance(value, dict):
         return {k: rounded(v, digits) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -59,6 +61,10 @@ def colorscale(name: str, steps: int = 9) -> list:
     ``[position, "rgb(r,g,b)"]``): Plotly's JavaScript knows only a few colormaps by name."""
     import matplotlib
 
+    if name not in matplotlib.colormaps:
+        raise ValueError(f"colorscale: `name` must be a matplotlib colormap (such as 'Purples'), got {name!r}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+        raise ValueError(f"colorscale: `steps` must be an integer >= 2, got {steps!r}")
     cmap = matplotlib.colormaps[name]
     return [
         [k / (steps - 1), "rgb({},{},{})".format(*(round(255 * c) for c in cmap(k / (steps - 1))[:3]))]
@@ -169,6 +175,12 @@ def explorable(
     for a figure explored by hover alone. ``static``: the matplotlib figure printed in the PDF and the
     notebook (closed here, so that it is not displayed twice). ``alt``: what the figure shows, in
     words (the static image's alternative text). ``active``: the slider positions shown first."""
+    if not callable(traces):
+        raise TypeError(f"explorable: `traces` must be a function of the slider indices, got {type(traces).__name__}")
+    if not hasattr(static, "savefig"):
+        raise TypeError(f"explorable: `static` must be a matplotlib figure, got {type(static).__name__}")
+    if not _NAME.match(str(name)):
+        raise ValueError(f"explorable: name must be lower-case letters, digits and '-', got {name!r}")
     sizes = [len(labels) for _, labels in sliders]
     if any(n == 0 for n in sizes):
         raise ValueError("explorable: a slider needs at least one position")
@@ -178,6 +190,8 @@ def explorable(
     frames, shape = {}, None
     for index in itertools.product(*[range(n) for n in sizes]):
         frame = traces(*index)
+        if not isinstance(frame, (list, tuple, dict)):
+            raise TypeError(f"explorable: `traces` must return a list of traces or a dict, got {type(frame).__name__}")
         if isinstance(frame, dict):  # {"data": traces, "layout": what changes with the sliders}
             if set(frame) - {"data", "layout"}:
                 raise ValueError(
