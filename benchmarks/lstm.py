@@ -3,13 +3,15 @@
     python benchmarks/lstm.py [--quick] [--out benchmarks/results/lstm.json]
 
 Peers: ``torch.nn.LSTM`` (CPU, torch threads set to JAX's: the machine's cores) and Flax's own
-layer, ``nnx.RNN(nnx.OptimizedLSTMCell)``. Ours: ``rnnbook.layers.Recurrent("lstm")`` (the gate
-matmuls of x and h inside every step, as the chapters teach it); the same cell with the input
+layer, ``nnx.RNN(nnx.OptimizedLSTMCell)``. Ours: ``Recurrent("lstm", fused=False)``, "scan" (the
+cell the LSTM chapter teaches, ``lstm_cell``, driven by ``lax.scan``: the gate matmuls of x and h
+inside every step, the backward pass by automatic differentiation); the same cell with the input
 projection hoisted out of the scan (one ``[B*T, I] x [I, 4H]`` matmul before it; the scan then does
 only ``h W_h``): ``rnnbook.lstm.lstm_scan_hoisted``, also with ``scan(unroll=4)``; and
-``rnnbook.lstm.lstm_scan_fused``, the scanned cell with a hand-written backward pass (one matmul per
-backward step, the weight gradients as single large matmuls after the loop). At the main size the
-plain scan is also run under XLA CPU flags, each in a fresh process (``--flags``).
+``Recurrent("lstm")``, "fused", the layer's own path since the second performance round
+(``rnnbook.lstm.lstm_scan_fused``: one ``[x, h] @ W`` matmul per step, a hand-written backward pass
+with one matmul per step, the weight gradients as one large matmul after the loop). At the main
+size the fused layer is also run under XLA CPU flags, each in a fresh process.
 
 The method (``benchmarks/common.py``) survives a machine that other work shares: each thread count of
 ``--threads`` (default 1 and 2) runs in its own process held to that many cores, with torch set to
@@ -18,7 +20,8 @@ implementation runs interleaved with the others round by round (after a warm-up:
 excluded), wall and CPU time recorded. A ratio is peer time / our time taken round by round, then
 its median (above 1 means ours is faster); the quartiles of the per-round ratios are kept as its
 spread. The loss is ``sum(outputs ** 2)``, so the backward pass reaches every parameter and the
-input. ``rows`` (what the Performance appendix renders) are those of the most threads run. A
+input. The sweep of sizes runs at the most threads (its ``rows`` are what the Performance appendix
+renders); every other thread count times the main size only. A
 ``bf16`` entry per thread count times ours and torch with bfloat16 weights, inputs and activations
 at the main size (torch's oneDNN uses AMX or AVX512-BF16 where the CPU has them; the ISA is in the
 results): a ratio of its own, not mixed into the float32 ones.
@@ -61,12 +64,16 @@ def median_time(fn, repeats: int, inner: int) -> float:
     return 1e3 * statistics.median(times)
 
 
-def ours_scan(batch, steps, n_in, hidden):
-    layer = Recurrent("lstm", n_in, hidden, rngs=nnx.Rngs(0))
+def ours_layer(batch, steps, n_in, hidden, fused=True):
+    layer = Recurrent("lstm", n_in, hidden, fused=fused, rngs=nnx.Rngs(0))
     graph, params, rest = nnx.split(layer, nnx.Param, ...)
     xs = jax.random.normal(jax.random.key(1), (batch, steps, n_in))
     grad = jax.jit(jax.grad(lambda p, x: jnp.sum(nnx.merge(graph, p, rest)(x)[1] ** 2), argnums=(0, 1)))
     return lambda: jax.block_until_ready(grad(params, xs))
+
+
+def ours_scan(batch, steps, n_in, hidden):
+    return ours_layer(batch, steps, n_in, hidden, fused=False)
 
 
 def ours_hoisted(batch, steps, n_in, hidden):
@@ -85,10 +92,7 @@ def ours_hoisted_unroll4(batch, steps, n_in, hidden):
 
 
 def ours_fused(batch, steps, n_in, hidden):
-    params = lstm.init_lstm(jax.random.key(0), n_in, hidden)
-    xs = jax.random.normal(jax.random.key(1), (batch, steps, n_in))
-    grad = jax.jit(jax.grad(lambda p, x: jnp.sum(lstm.lstm_scan_fused(p, x)[1] ** 2), argnums=(0, 1)))
-    return lambda: jax.block_until_ready(grad(params, xs))
+    return ours_layer(batch, steps, n_in, hidden, fused=True)
 
 
 def flax_rnn(batch, steps, n_in, hidden):
@@ -117,8 +121,8 @@ def torch_lstm(batch, steps, n_in, hidden):
     return run
 
 
-def ours_scan_bf16(batch, steps, n_in, hidden):
-    layer = Recurrent("lstm", n_in, hidden, rngs=nnx.Rngs(0))
+def ours_bf16(batch, steps, n_in, hidden):
+    layer = Recurrent("lstm", n_in, hidden, rngs=nnx.Rngs(0))  # the layer's path: fused
     graph, params, rest = nnx.split(layer, nnx.Param, ...)
     params = jax.tree.map(lambda a: a.astype(jnp.bfloat16), params)
     xs = jax.random.normal(jax.random.key(1), (batch, steps, n_in), jnp.bfloat16)
@@ -146,7 +150,7 @@ def torch_lstm_bf16(batch, steps, n_in, hidden):
 
 # bfloat16 weights, inputs and activations (torch's oneDNN uses AMX or AVX512-BF16 where the CPU has
 # them): a row of its own, never mixed into the float32 ratios.
-BF16 = {"rnnbook scan bf16": ours_scan_bf16, "torch.nn.LSTM bf16": torch_lstm_bf16}
+BF16 = {"rnnbook bf16": ours_bf16, "torch.nn.LSTM bf16": torch_lstm_bf16}
 
 IMPLEMENTATIONS = {
     "rnnbook scan": ours_scan,
@@ -163,15 +167,20 @@ def machine():
 
 
 OURS = [name for name in IMPLEMENTATIONS if name.startswith("rnnbook")]
-FLAGS = ["--xla_cpu_use_thunk_runtime=false", "--xla_cpu_enable_fast_math=true", "--xla_cpu_use_xnnpack=true"]
+FLAGS = [
+    "--xla_cpu_use_thunk_runtime=false",
+    "--xla_cpu_enable_fast_math=true",
+    "--xla_cpu_use_xnnpack=true",
+    "--xla_cpu_experimental_ynn_fusion_type=",
+]
 
 
 def flag_experiment(flags: str, repeats: int, inner: int) -> float:
-    """The plain scan at the main size in a fresh process with ``XLA_FLAGS=flags`` (read at JAX's start)."""
+    """The layer's LSTM (fused) at the main size in a fresh process with ``XLA_FLAGS=flags`` (read at JAX's start)."""
     here = str(pathlib.Path(__file__).parent)
     code = (
         f"import sys; sys.path.insert(0, {here!r}); import lstm as b; "
-        f"print(b.median_time(b.ours_scan(64, 100, 64, 256), {repeats}, {inner}))"
+        f"print(b.median_time(b.ours_fused(64, 100, 64, 256), {repeats}, {inner}))"
     )
     env = {**os.environ, "XLA_FLAGS": flags}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
@@ -232,7 +241,7 @@ def child(quick: bool) -> None:
 
     threads = int(os.environ[common.THREADS_ENV])
     torch.set_num_threads(threads)
-    rounds, inner = (5, 3) if quick else (9, 5)
+    rounds, inner = (5, 3) if quick else (7, 3)
     rows = measure(sizes_of(quick), rounds, inner)
     batch, steps, n_in, hidden = sizes_of(True)[0]
     timed = common.interleaved({name: make(batch, steps, n_in, hidden) for name, make in BF16.items()}, rounds, inner)
@@ -242,10 +251,10 @@ def child(quick: bool) -> None:
         "input": n_in,
         "hidden": hidden,
         "ms": {name: 1e3 * statistics.median(t) for name, t in timed["wall_s"].items()},
-        "torch_over_ours": common.ratio(timed, "torch.nn.LSTM bf16", "rnnbook scan bf16"),
+        "torch_over_ours": common.ratio(timed, "torch.nn.LSTM bf16", "rnnbook bf16"),
     }
     print(
-        f"bfloat16 at the main size: ours {bf16['ms']['rnnbook scan bf16']:.1f} ms, torch "
+        f"bfloat16 at the main size: ours {bf16['ms']['rnnbook bf16']:.1f} ms, torch "
         f"{bf16['ms']['torch.nn.LSTM bf16']:.1f} ms, torch/ours {bf16['torch_over_ours']['median']:.2f}",
         flush=True,
     )
@@ -262,14 +271,19 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.child:
         return child(args.quick)
-    arguments = ["--child", *(["--quick"] if args.quick else [])]
-    by_threads = common.results_by_threads(__file__, args.threads, arguments, ", OMP_WAIT_POLICY=PASSIVE")
-    most = by_threads[str(max(args.threads))]
+    # The sweep runs at the most threads; every other thread count times the main size (and bf16) only.
+    sweep_at = max(args.threads)
+    by_threads = {}
+    for threads in sorted(set(args.threads)):
+        quick = args.quick or threads != sweep_at
+        arguments = ["--child", *(["--quick"] if quick else [])]
+        by_threads.update(common.results_by_threads(__file__, [threads], arguments, ", OMP_WAIT_POLICY=PASSIVE"))
+    most = by_threads[str(sweep_at)]
     flags = []
     if not args.quick:
         for flag in ["", *FLAGS]:
             flags.append({"XLA_FLAGS": flag, "ms": flag_experiment(flag, most["rounds"], most["inner"])})
-            print(f"rnnbook scan, XLA_FLAGS={flag or '(none)'}: {flags[-1]['ms']:.1f} ms", flush=True)
+            print(f"rnnbook fused, XLA_FLAGS={flag or '(none)'}: {flags[-1]['ms']:.1f} ms", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     result = {"benchmark": "lstm", "machine": machine(), "method": "interleaved rounds, threads pinned (common.py)",
               "repeats": most["rounds"], "inner": most["inner"], "rows": most["rows"], "by_threads": by_threads,

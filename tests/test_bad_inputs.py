@@ -431,6 +431,13 @@ CASES = [
         "initial_state",
     ),
     case("layers.Recurrent", lambda: layers.Recurrent("gru", 3, 4, num_layers=0, rngs=nnx.Rngs(0)), "num_layers"),
+    case(
+        "layers.Recurrent",
+        lambda: layers.Recurrent("lstm", 3, 4, fused="yes", rngs=nnx.Rngs(0)),
+        "fused",
+        exc=TypeError,
+    ),
+    case("lstm.lstm_scan_fused", lambda: lstm.lstm_scan_fused(lstm_params(), XS, lengths=jnp.array([6, 1])), "lengths"),
     case("layers.Recurrent.__call__", lambda: recurrent()(XS, lengths=jnp.array([6, 1])), "lengths"),
     case("layers.Recurrent.__call__", lambda: recurrent()(ones(2, 5, 4)), "input_size=3"),
     case("layers.Recurrent.__call__", lambda: recurrent()(XS, carry=[ones(2, 4), ones(2, 4)]), "carry must hold 1"),

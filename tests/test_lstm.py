@@ -319,6 +319,44 @@ def test_fast_lstm_variants_equal_the_scanned_cell_with_their_gradients(variant)
         run(params, xs[:, :0])
 
 
+@pytest.mark.parametrize(
+    "bidirectional,layers,lengths,initial_state",
+    [(False, 1, None, "zeros"), (True, 2, [9, 2, 5, 1], "learned"), (False, 2, [3, 9, 1, 7], "zeros")],
+)
+def test_the_fused_lstm_layer_equals_the_scanned_cell_with_padding_and_carries(
+    bidirectional, layers, lengths, initial_state
+):
+    # Recurrent("lstm") takes lstm_scan_fused; fused=False scans lstm_cell. Same weights (same Rngs): the
+    # outputs, the final carries and every gradient (weights, learned initial state, input) agree.
+    make = lambda fused: Recurrent(
+        "lstm", 3, 5, num_layers=layers, bidirectional=bidirectional, initial_state=initial_state,
+        forget_bias=1.0, fused=fused, rngs=nnx.Rngs(0),
+    )  # fmt: skip
+    fast, slow = make(True), make(False)
+    if initial_state == "learned":
+        for m in (fast, slow):
+            m.state0[...] = jax.random.normal(jax.random.key(9), m.state0.shape)
+    xs = jax.random.normal(jax.random.key(1), (4, 9, 3))
+    lengths = None if lengths is None else jnp.array(lengths)
+
+    def loss(model, x):
+        finals, ys = model(x, lengths)
+        weights = [jnp.sum(jnp.cos(a) * (k + 1)) for k, a in enumerate(jax.tree_util.tree_leaves(finals))]
+        return jnp.sum(jnp.sin(ys) * jnp.arange(9)[None, :, None]) + sum(weights)
+
+    (v_fast, (g_fast, dx_fast)) = nnx.value_and_grad(loss, argnums=(0, 1))(fast, xs)
+    (v_slow, (g_slow, dx_slow)) = nnx.value_and_grad(loss, argnums=(0, 1))(slow, xs)
+    np.testing.assert_allclose(v_fast, v_slow, rtol=1e-6)
+    np.testing.assert_allclose(dx_fast, dx_slow, atol=1e-5)
+    leaves = lambda g: jax.tree_util.tree_leaves(nnx.state(g, nnx.Param))
+    assert len(leaves(g_fast)) == len(leaves(g_slow)) > 0
+    for got, want in zip(leaves(g_fast), leaves(g_slow)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    if lengths is not None:  # padded outputs are zero, as in the scanned cell
+        ys = fast(xs, lengths)[1]
+        assert float(jnp.max(jnp.abs(jnp.where(jnp.arange(9)[None, :, None] >= lengths[:, None, None], ys, 0)))) == 0.0
+
+
 def test_the_lstm_layer_runs_in_bfloat16_and_agrees_with_float32():
     # bfloat16 is a float (the input checks once took numpy's word for it, which files it under void);
     # weights, inputs and state in bfloat16 give a bfloat16 output within its precision (8 bits of

@@ -22,7 +22,7 @@ from ._types import Array, ArrayLike, Carry
 from .cells import Cell, scan_cell
 from .gru import GRU, GRU_CHO2014
 from .linear_rnn import MINGRU, MINLSTM, SLSTM
-from .lstm import LSTM, LSTM_1997, PEEPHOLE_LSTM
+from .lstm import LSTM, LSTM_1997, PEEPHOLE_LSTM, lstm_scan_fused
 from .rnn import ELMAN
 
 __all__ = ["CELLS", "Recurrent", "get_cell", "reverse_padded"]
@@ -73,6 +73,9 @@ class Recurrent(nnx.Module):
       for ``h`` and, in an LSTM, ``c``).
     * ``cell_options``: passed to the cell's ``init``, e.g. ``forget_bias=1.0`` for the LSTM; an
       option the cell does not take raises a ``ValueError`` naming it.
+    * ``fused``: the modern LSTM (``"lstm"``) runs by :func:`rnnbook.lstm.lstm_scan_fused`, the same
+      numbers as the scanned cell with a backward pass written by hand (faster: the Performance
+      appendix); ``fused=False`` scans :func:`rnnbook.lstm.lstm_cell` as every other cell is scanned.
     """
 
     def __init__(
@@ -84,6 +87,7 @@ class Recurrent(nnx.Module):
         num_layers: int = 1,
         bidirectional: bool = False,
         initial_state: str = "zeros",
+        fused: bool = True,
         rngs: nnx.Rngs,
         **cell_options,
     ):
@@ -93,6 +97,9 @@ class Recurrent(nnx.Module):
         check_positive_int(input_size, "input_size")
         check_positive_int(hidden_size, "hidden_size")
         check_positive_int(num_layers, "num_layers")
+        if not isinstance(fused, bool):
+            raise TypeError(f"fused must be True or False, got {type(fused).__name__} {fused!r}")
+        self.fused = fused
         self.cell, self.cell_name, self.input_size, self.hidden_size = cell, cell.name, input_size, hidden_size
         self.num_layers, self.directions = num_layers, 2 if bidirectional else 1
         weights = []
@@ -150,11 +157,19 @@ class Recurrent(nnx.Module):
             for d in range(self.directions):
                 k = layer * self.directions + d
                 seq = inputs if d == 0 else reverse_padded(inputs, lengths)
-                final, ys = scan_cell(self.cell, self.cell_params(k), seq, carry[k], lengths)
+                final, ys = self._scan(self.cell_params(k), seq, carry[k], lengths)
                 outs.append(ys if d == 0 else reverse_padded(ys, lengths))
                 finals.append(final)
             inputs = jnp.concatenate(outs, axis=-1) if self.directions == 2 else outs[0]
         return finals, inputs
+
+    def _scan(self, params: dict, xs: Array, carry0: Carry, lengths: Array | None) -> tuple[Carry, Array]:
+        """One layer-direction over ``xs``: the cell scanned (:func:`rnnbook.cells.scan_cell`), or for the
+        modern LSTM the same numbers by :func:`rnnbook.lstm.lstm_scan_fused` (one matrix product a
+        step, its backward pass written by hand: the Performance appendix measures what it buys)."""
+        if self.fused and self.cell is LSTM:
+            return lstm_scan_fused(params, xs, carry0, lengths)
+        return scan_cell(self.cell, params, xs, carry0, lengths)
 
     def step(self, carry: list, x: Array) -> tuple[list[Carry], Array]:
         """One step of online inference: ``x: [batch, input]`` -> ``(new carry, y: [batch, hidden])``.
