@@ -12,7 +12,15 @@ import subprocess
 import sys
 
 import filelock
+import jax
 import pytest
+
+# The tests compile hundreds of small programs and run each once or a few times: LLVM's optimisations
+# inside XLA cost more there than they save (tests/test_seq2seq.py and tests/test_rnn.py: 170 s -> 119 s
+# on one core, measured). This process only: the chapters' kernels that nbval starts, the benchmarks
+# and the subprocesses of tests/test_scaling.py compile with every optimisation, as readers' do.
+# RNNBOOK_TEST_OPTIMIZE=1 keeps them here too.
+jax.config.update("jax_disable_most_optimizations", os.environ.get("RNNBOOK_TEST_OPTIMIZE") != "1")
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PDF_TOOLS = ["xelatex", "latexmk", "rsvg-convert", "pdftotext", "pdftoppm"]
