@@ -183,14 +183,14 @@ def test_padded_steps_change_nothing():
 def test_tbptt_with_full_horizon_is_bptt_and_short_horizon_cuts():
     params, xs, h0 = setup((2, 12, 3, 5))
     loss = lambda states: lambda p: jnp.sum(jnp.sin(states(p)))
-    full = jax.grad(loss(lambda p: rnn.rnn_scan(p, xs, h0)[1]))(params)
-    for k1, k2 in [(12, 12), (1, 12), (3, 12), (4, 20)]:
-        cut = jax.grad(loss(lambda p: rnn.tbptt_states(p, xs, k1, k2, h0)))(params)
+    full = jax.jit(jax.grad(loss(lambda p: rnn.rnn_scan(p, xs, h0)[1])))(params)
+    for k1, k2 in [(12, 12), (1, 12), (3, 12), (4, 20)]:  # jitted: one compilation each, not an op at a time
+        cut = jax.jit(jax.grad(loss(lambda p, k1=k1, k2=k2: rnn.tbptt_states(p, xs, k1, k2, h0))))(params)
         for name in full:
             np.testing.assert_allclose(cut[name], full[name], atol=1e-5, rtol=1e-5)
     # Forward values never change; gradients do once k2 is short.
     np.testing.assert_allclose(rnn.tbptt_states(params, xs, 2, 4, h0), rnn.rnn_scan(params, xs, h0)[1], atol=1e-6)
-    short = jax.grad(loss(lambda p: rnn.tbptt_states(p, xs, 2, 4, h0)))(params)
+    short = jax.jit(jax.grad(loss(lambda p: rnn.tbptt_states(p, xs, 2, 4, h0))))(params)
     assert not np.allclose(short["W_h"], full["W_h"], atol=1e-4)
 
 
