@@ -358,6 +358,7 @@ def open_page(browser, server, page_path, size="desktop", scheme="light"):
     page = browser.new_page(viewport=SIZES[size], color_scheme=scheme)
     seen = {"errors": [], "failed": [], "external": []}
     page.on("console", lambda m: m.type == "error" and seen["errors"].append(m.text))
+    page.on("pageerror", lambda e: seen["errors"].append(f"uncaught: {e}"))  # a script that threw, or did not parse
     page.on("response", lambda r: r.status >= 400 and seen["failed"].append(f"{r.status} {r.url}"))
 
     def only_local(route):
