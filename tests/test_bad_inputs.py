@@ -869,6 +869,14 @@ CASES = [
     case("ngram.NGramLM.distribution", lambda: ngram_lm().distribution([3]), "`history`", "outside"),
     case("ngram.NGramLM.perplexity", lambda: ngram_lm().perplexity([0, 1, 3]), "`ids`", "outside"),
     case("ngram.NGramLM.perplexity", lambda: ngram_lm().perplexity([0.0, 1.0, 2.0]), "`ids`", "integer"),
+    case("ngram.NGramLM.perplexity", lambda: ngram_lm().perplexity([0, 1, 2], order=3), "`order`", "at most"),
+    case("ngram.NGramLM.perplexity", lambda: ngram_lm().perplexity([0, 1, 2], order=0), "order"),
+    case(
+        "ngram.NGramLM.perplexity",
+        lambda: ngram.NGramLM([0, 1, 2, 1], 2, 3, smoothing="add-k").perplexity([0, 1, 2], order=1),
+        "`order`",
+        "Kneser-Ney",
+    ),
     # vocab ----------------------------------------------------------------------------------
     case("vocab.Vocab", lambda: vocab.Vocab(["hello", "world"]), "sequences[0]", "not the string", exc=TypeError),
     case("vocab.Vocab", lambda: vocab.Vocab([["a"]], min_count=0), "min_count"),
@@ -886,6 +894,10 @@ CASES = [
     case("subword.learn_bpe", lambda: subword.learn_bpe(["low", "lower"], 2), "word_counts", exc=TypeError),
     case("subword.segment", lambda: subword.segment(["low"], []), "`word`", exc=TypeError),
     case("subword.segment", lambda: subword.segment("low", ["lo"]), "merges"),
+    case("subword.segment_all", lambda: subword.segment_all("low", []), "`words`", exc=TypeError),
+    case("subword.segment_all", lambda: subword.segment_all(["low", ""], []), "words[1]", "empty"),
+    case("subword.segment_all", lambda: subword.segment_all(["low", 3], []), "words[1]", exc=TypeError),
+    case("subword.segment_all", lambda: subword.segment_all(["low"], [("l", "o", "w")]), "merges"),
     # explore --------------------------------------------------------------------------------
     case("explore.rounded", lambda: explore.rounded([1.0], digits=0), "digits"),
     case("explore.colorscale", lambda: explore.colorscale("no-such-map"), "`name`", "colormap"),

@@ -46,6 +46,16 @@ def test_uniform_model_perplexity_is_the_vocabulary_size():
     assert lm.perplexity([0, 1, 2, 3, 4, 5, 5, 1]) == pytest.approx(6.0, rel=1e-6)
 
 
+def test_a_lower_order_of_a_model_is_the_model_of_that_order():
+    """perplexity(order=m) of an n-gram model equals the perplexity of the m-gram model of the same text."""
+    rng = np.random.default_rng(0)
+    text, held = rng.integers(0, 7, 400).tolist(), rng.integers(0, 7, 120).tolist()
+    five = ngram.NGramLM(text, 5, 7)
+    for m in (1, 2, 3, 4, 5):
+        assert five.perplexity(held, order=m) == pytest.approx(ngram.NGramLM(text, m, 7).perplexity(held), rel=1e-12)
+    assert five.perplexity(held, order=5) == five.perplexity(held)
+
+
 def test_ngram_rejects_bad_input():
     with pytest.raises(ValueError, match="token ids must lie"):
         ngram.NGramLM([0, 7], 2, 6)
@@ -93,3 +103,61 @@ def test_bpe_learns_frequent_pieces_and_segments_unseen_words():
     assert "".join(subword.segment("zebra", merges)).replace("</w>", "") == "zebra"
     with pytest.raises(ValueError, match="empty"):
         subword.segment("", merges)
+
+
+def recount_bpe(word_counts, merges):
+    """Byte-pair encoding as the paper's reference code learns it: recount every pair before each
+    merge; a tie goes to the pair met first (words in order, symbols left to right)."""
+    words = {tuple(w) + ("</w>",): c for w, c in word_counts.items()}
+    learned = []
+    for _ in range(merges):
+        pairs = {}
+        for symbols, c in words.items():
+            for pair in zip(symbols, symbols[1:]):
+                pairs[pair] = pairs.get(pair, 0) + c
+        if not pairs:
+            break
+        best = max(pairs, key=pairs.get)  # the first of the most frequent, in the order met
+        learned.append(best)
+        merged = {}
+        for symbols, c in words.items():
+            out, i = [], 0
+            while i < len(symbols):
+                if symbols[i : i + 2] == best:
+                    out.append(best[0] + best[1])
+                    i += 2
+                else:
+                    out.append(symbols[i])
+                    i += 1
+            merged[tuple(out)] = c
+        words = merged
+    return learned
+
+
+def test_learn_bpe_learns_what_recounting_every_pair_learns():
+    """learn_bpe keeps its pair counts up to date merge by merge; the merges, ties included, are those
+    of recounting every pair before each merge, until no pair is left."""
+    rng = np.random.default_rng(0)
+    for trial in range(60):
+        words = {"".join(rng.choice(list("abcd"), rng.integers(1, 8))) for _ in range(rng.integers(1, 40))}
+        counts = {w: int(rng.integers(1, 4)) for w in sorted(words, key=lambda w: rng.random())}  # many ties
+        merges = int(rng.integers(1, 80))
+        assert subword.learn_bpe(counts, merges) == recount_bpe(counts, merges), (trial, counts, merges)
+
+
+def test_segment_all_gives_the_pieces_of_segment():
+    """segment_all applies the merges by rank; the pieces are those of applying every merge in turn,
+    also where a later merge builds a symbol that an earlier merge would have joined (there the earlier
+    merge has already passed, and applying merges by rank alone would join it)."""
+    counts = {"low": 5, "lower": 2, "newest": 6, "widest": 3, "lowest": 1, "slower": 2}
+    merges = subword.learn_bpe(counts, 20)
+    words = ["lowest", "zebra", "newer", "slowest", "w", "lowlow"]
+    assert subword.segment_all(words, merges) == [subword.segment(w, merges) for w in words]
+    # "ab" + "c" learned before "a" + "bc": in "abcd" the pair ("abc", "d") appears only after merge 3
+    tricky = [("b", "c"), ("abc", "d"), ("x", "y"), ("a", "bc")]
+    assert subword.segment("abcd", tricky) == ["abc", "d", "</w>"]
+    assert subword.segment_all(["abcd"], tricky) == [["abc", "d", "</w>"]]
+    rng = np.random.default_rng(0)
+    text = ["".join(rng.choice(list("abcde"), rng.integers(1, 7))) for _ in range(300)]
+    merges = subword.learn_bpe({w: int(c) for w, c in zip(text, rng.integers(1, 9, 300))}, 40)
+    assert subword.segment_all(text, merges) == [subword.segment(w, merges) for w in text]

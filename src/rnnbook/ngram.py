@@ -142,16 +142,35 @@ class NGramLM:
             p[words] += np.fromiter(followers.values(), float)
         return p / (total + self.k * self.V)
 
-    def perplexity(self, ids: Sequence[int] | np.ndarray) -> float:
-        """``exp(-mean log p(w_t | w_{t-n+1}..w_{t-1}))`` over the tokens of ``ids [N]`` after the first ``n - 1``."""
+    def perplexity(self, ids: Sequence[int] | np.ndarray, order: int | None = None) -> float:
+        """``exp(-mean log p(w_t | w_{t-m+1}..w_{t-1}))`` over the tokens of ``ids [N]`` after the first
+        ``m - 1``, where ``m`` is ``order`` (default ``n``).
+
+        ``order < n`` scores with the model's first ``order`` orders alone: the perplexity of the
+        ``order``-gram Kneser-Ney model of the same text, without counting it again (its counts and
+        continuation counts are the first ``order`` of this model's)."""
         ids = _int_ids(ids, "ids")
         check_ids(np.asarray(ids, np.int64), self.V, "ids")
-        if len(ids) <= self.n - 1:
-            raise ValueError(f"need more than n-1={self.n - 1} tokens to score, got {len(ids)}")
-        logp = [
-            np.log(self._prob(tuple(ids[i - self.n + 1 : i]) if self.n > 1 else (), ids[i]))
-            for i in range(self.n - 1, len(ids))
-        ]
+        m = self.n if order is None else order
+        if order is not None:
+            check_positive_int(order, "order")
+            if order > self.n:
+                raise ValueError(f"`order` must be at most the model's n={self.n}, got {order}")
+            if self.smoothing != "kneser-ney" and order != self.n:
+                raise ValueError(f"a lower `order` needs Kneser-Ney smoothing; this model uses {self.smoothing!r}")
+        if len(ids) <= m - 1:
+            raise ValueError(
+                f"need more than {'n' if order is None else 'order'}-1={m - 1} tokens to score, got {len(ids)}"
+            )
+        if m == self.n:
+            logp = [
+                np.log(self._prob(tuple(ids[i - m + 1 : i]) if m > 1 else (), ids[i])) for i in range(m - 1, len(ids))
+            ]
+        else:
+            logp = [
+                np.log(self._kn_prob(tuple(ids[i - m + 1 : i]) if m > 1 else (), ids[i], m, top=True))
+                for i in range(m - 1, len(ids))
+            ]
         return float(np.exp(-np.mean(logp)))
 
 
