@@ -19,14 +19,6 @@ __all__ = ["END", "learn_bpe", "segment", "segment_all"]
 END = "</w>"
 
 
-def _pairs(words: dict) -> Counter:
-    pairs = Counter()
-    for symbols, count in words.items():
-        for a, b in zip(symbols, symbols[1:]):
-            pairs[a, b] += count
-    return pairs
-
-
 def _merge(symbols: tuple, pair: tuple) -> tuple:
     out, i = [], 0
     while i < len(symbols):
