@@ -162,15 +162,9 @@ class NGramLM:
             raise ValueError(
                 f"need more than {'n' if order is None else 'order'}-1={m - 1} tokens to score, got {len(ids)}"
             )
-        if m == self.n:
-            logp = [
-                np.log(self._prob(tuple(ids[i - m + 1 : i]) if m > 1 else (), ids[i])) for i in range(m - 1, len(ids))
-            ]
-        else:
-            logp = [
-                np.log(self._kn_prob(tuple(ids[i - m + 1 : i]) if m > 1 else (), ids[i], m, top=True))
-                for i in range(m - 1, len(ids))
-            ]
+        # Kneser-Ney of order m is _kn_prob from the top order m (with m = n, that is _prob itself)
+        score = self._prob if self.smoothing != "kneser-ney" else (lambda h, w: self._kn_prob(h, w, m, top=True))
+        logp = [np.log(score(tuple(ids[i - m + 1 : i]) if m > 1 else (), ids[i])) for i in range(m - 1, len(ids))]
         return float(np.exp(-np.mean(logp)))
 
 
