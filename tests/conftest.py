@@ -10,6 +10,7 @@ import pathlib
 import shutil
 import subprocess
 import sys
+import time
 
 import filelock
 import jax
@@ -79,6 +80,23 @@ def fail_the_skip(report):
         report.longrepr = f"skipped in CI (CI is set, and in CI nothing may be skipped): {reason}"
 
 
+def wait_for_system_packages() -> None:
+    """`make test` installs chromium and TeX Live in the background while the chapters run (Makefile,
+    sysdeps); a test that needs them waits here until that install has ended, then finds them or not
+    as usual. Outside `make test` (RNNBOOK_SYSDEPS_DONE unset) there is nothing to wait for."""
+    done = os.environ.get("RNNBOOK_SYSDEPS_DONE")
+    if not done:
+        return
+    path, deadline = ROOT / done, time.monotonic() + 1200
+    while not path.exists():
+        if time.monotonic() > deadline:
+            pytest.fail(f"the background install of chromium and TeX Live did not end in 20 minutes ({path})")
+        time.sleep(2)
+    status = path.read_text().strip()
+    if status != "0":
+        print(f"make sysdeps ended with status {status}: see _build/sysdeps.log", file=sys.stderr)
+
+
 def jupyter_book() -> str:
     """The environment's jupyter-book (the one beside this Python), else the one on PATH."""
     return shutil.which("jupyter-book", path=str(pathlib.Path(sys.executable).parent)) or "jupyter-book"
@@ -91,6 +109,7 @@ def pdf(tmp_path_factory):
     Built once per run: `make test` runs on two processes (pytest-xdist), and the book tests of both
     (tests/test_book.py, tests/test_pdf.py) share the one build, made by whichever asks first while the
     other waits on a lock (pytest-xdist's recipe for a session fixture shared by workers)."""
+    wait_for_system_packages()
     missing = [tool for tool in PDF_TOOLS if shutil.which(tool) is None]
     if missing:
         if in_ci():

@@ -15,7 +15,7 @@ import threading
 
 import pytest
 import yaml
-from conftest import jupyter_book
+from conftest import jupyter_book, wait_for_system_packages
 
 pytestmark = pytest.mark.book  # the tier of the repository's book (`make test`, not `make unit`)
 
@@ -291,7 +291,6 @@ def test_launch_buttons_point_at_the_notebook(html, chapter):
 # ----------------------------------------------------------------------------------------------
 # A real browser
 # ----------------------------------------------------------------------------------------------
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # The theme logs this once on a first visit with no stored preference; it is harmless.
 TOLERATED_CONSOLE_ERRORS = ("Got invalid theme mode",)
 
@@ -299,13 +298,15 @@ TOLERATED_CONSOLE_ERRORS = ("Got invalid theme mode",)
 @pytest.fixture(scope="session")
 def browser():
     playwright = pytest.importorskip("playwright.sync_api", reason="playwright drives the browser")
-    if CHROMIUM is None:
+    wait_for_system_packages()
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
         if os.environ.get("CI"):
             pytest.fail("CI must run the browser tests: `make test` installs Debian's chromium")
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
     with playwright.sync_playwright() as p:
         b = p.chromium.launch(
-            executable_path=CHROMIUM,
+            executable_path=chromium,
             args=[
                 "--no-sandbox",
                 "--disable-gpu",
@@ -352,9 +353,27 @@ VISIBLE_PROSE = """() => {
 }"""
 
 
-def open_page(browser, server, page_path, size="desktop", scheme="light"):
+# Pages a test has checked and left open for the figures-to-explore test, which clicks through the same
+# chapter page at the same size: a chapter page's load (its math typeset) is most of a browser test's
+# time, and each explorable chapter was otherwise loaded twice more. (page path, size) -> (page, seen).
+KEPT: dict = {}
+
+
+def keep_or_close(page, seen, page_path, size):
+    """Leave a chapter page with figures to explore open for that test (which closes it), else close it."""
+    chapter = pathlib.Path(page_path).stem
+    if chapter in EXPLORABLES and (page_path, size) not in KEPT:
+        KEPT[page_path, size] = (page, seen)
+    else:
+        page.close()
+
+
+def open_page(browser, server, page_path, size="desktop", scheme="light", reuse=False):
     """Open a page with every request to another host aborted and recorded, and collect errors.
-    ``scheme``: the colour scheme the browser asks for ("dark": the theme's dark mode)."""
+    ``scheme``: the colour scheme the browser asks for ("dark": the theme's dark mode). ``reuse``: take
+    the page that an earlier test left open (:func:`keep_or_close`), if there is one, as loaded then."""
+    if reuse and scheme == "light" and (page_path, size) in KEPT:
+        return KEPT.pop((page_path, size))
     page = browser.new_page(viewport=SIZES[size], color_scheme=scheme)
     seen = {"errors": [], "failed": [], "external": []}
     page.on("console", lambda m: m.type == "error" and seen["errors"].append(m.text))
@@ -410,7 +429,7 @@ def test_page_renders_offline_in_chromium(browser, server, page_path):
         )
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"{pathlib.Path(page_path).stem}-desktop.png")
-    page.close()
+    keep_or_close(page, seen, page_path, "desktop")
 
 
 @pytest.mark.parametrize("page_path", PAGES)
@@ -418,7 +437,7 @@ def test_page_renders_offline_in_chromium(browser, server, page_path):
 def test_page_fits_a_phone_screen(browser, server, page_path):
     """At phone width the page must not scroll sideways: wide code, outputs and tables scroll inside
     their own boxes, figures shrink to the screen."""
-    page, _ = open_page(browser, server, page_path, size="phone")
+    page, seen = open_page(browser, server, page_path, size="phone")
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     wide = page.evaluate("""[...document.querySelectorAll('main img, main figure, main table')].filter(e =>
         e.getBoundingClientRect().right > window.innerWidth + 1
@@ -426,7 +445,7 @@ def test_page_fits_a_phone_screen(browser, server, page_path):
       ).map(e => e.tagName + ' ' + (e.getAttribute('src') || e.id || e.className))""")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"{pathlib.Path(page_path).stem}-phone.png")
-    page.close()
+    keep_or_close(page, seen, page_path, "phone")
     assert overflow <= 1, f"the page is {overflow}px wider than a phone screen"
     assert wide == [], f"elements wider than a phone screen: {wide}"
 
@@ -656,9 +675,10 @@ HOVER_POINT = """(el) => {  // the page position of a point of the first trace t
 def test_figures_to_explore_respond_to_sliders_and_hover_offline(browser, server, chapter):
     """In Chromium, at desktop and phone width: Plotly replaces the static image; moving each slider
     (a click on its rail) shows another stored frame and changes the plotted data; hovering over a
-    point shows its label; the figure fits the screen; no request leaves the page."""
+    point shows its label; the figure fits the screen; no request leaves the page. The page is the one
+    the rendering (desktop) and phone-width tests checked and left open, where they ran first."""
     for size in ("desktop", "phone"):
-        page, seen = open_page(browser, server, f"book/{chapter}.html", size=size)
+        page, seen = open_page(browser, server, f"book/{chapter}.html", size=size, reuse=True)
         for name in EXPLORABLES[chapter]:
             el = page.locator(f"#explore-{name}")
             el.scroll_into_view_if_needed()
