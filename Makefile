@@ -60,23 +60,32 @@ sysdeps:
 	    && { [ -z "$$tex" ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(TEXLIVE_DEBS) >/dev/null; }; \
 	  else echo "not installed and cannot be installed here: $${chrome:+chromium }$${tex:+TeX Live} (their tests will be skipped)"; fi; fi
 
-# Every tier (the unit tests and those marked slow, book with pdf and browser, colab: pytest markers
-# registered in pyproject.toml) and every chapter re-executed by nbval, on TEST_WORKERS processes
-# (pytest-xdist, --dist loadfile): a file's tests (a notebook's cells) run in order on one worker, and
-# the book and PDF tests share one PDF build (tests/conftest.py). The costliest notebooks go first,
-# so that no long one starts last. Two workers on 2 cores take about 0.65x the time of one, because a
-# chapter's small matrices keep XLA's second thread mostly idle; the chapter times in
-# _build/test-report.xml are then times under that shared load (benchmarks/chapters.py says so).
+# Every tier but lower_bounds (the unit tests and those marked slow, book with pdf and browser, colab:
+# pytest markers registered in pyproject.toml) and every chapter re-executed by nbval, on TEST_WORKERS
+# processes (pytest-xdist, --dist loadfile): a file's tests (a notebook's cells) run in order on one
+# worker, and the book and PDF tests share one PDF build (tests/conftest.py). The costliest files go
+# first, in the order of their times under that load in a clean run (longest first, so that no long
+# one starts last and the two workers end together; the book's tests after five chapters, when the
+# background install of chromium and TeX Live has long finished), then the others, named one by one
+# (pytest 9 collects a folder named beside one of its files in the folder's order). The Colab path
+# with the declared lower bounds (tests marked lower_bounds, 2 minutes of a worker's time) runs in
+# `make colab`, beside the Colab replica, whose versions are the lower bounds of jax and flax; `make
+# test` keeps the replica's install cells and imports. Two workers on 2 cores take about 0.65x the
+# time of one, because a chapter's small matrices keep XLA's second thread mostly idle; the chapter
+# times in _build/test-report.xml are then times under that shared load (benchmarks/chapters.py says so).
 TEST_WORKERS ?= 2
-COSTLIEST := book/transformers.ipynb book/ntm.ipynb book/seq2seq.ipynb book/word_embedding.ipynb
-NOTEBOOKS := $(COSTLIEST) $(filter-out $(COSTLIEST),$(wildcard book/*.ipynb))
+COSTLIEST := book/transformers.ipynb book/seq2seq.ipynb book/lstm.ipynb book/vanishing_gradient.ipynb \
+  book/word_embedding.ipynb tests/test_book.py book/ntm.ipynb book/recurrence.ipynb book/modern_rnns.ipynb \
+  tests/test_colab_path.py book/scaling.ipynb tests/test_seq2seq.py
+TEST_FILES := $(COSTLIEST) $(filter-out $(COSTLIEST),$(wildcard book/*.ipynb) $(wildcard tests/test_*.py))
 test:
 	@mkdir -p _build && rm -f $(SYSDEPS_DONE)
 	@( $(MAKE) --no-print-directory sysdeps; echo $$? > $(SYSDEPS_DONE).tmp; mv $(SYSDEPS_DONE).tmp $(SYSDEPS_DONE) ) \
 	  > _build/sysdeps.log 2>&1 &
 	@$(MAKE) --no-print-directory -j2 $(STAMP) actionlint
-	RNNBOOK_SYSDEPS_DONE=$(SYSDEPS_DONE) $(PY) -m pytest $(NOTEBOOKS) tests --nbval --nbval-current-env --nbval-cell-timeout=900 --durations=15 \
-	  -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --junitxml=_build/test-report.xml $(PYTEST_ARGS)
+	RNNBOOK_SYSDEPS_DONE=$(SYSDEPS_DONE) $(PY) -m pytest $(TEST_FILES) -m "not lower_bounds" --nbval --nbval-current-env \
+	  --nbval-cell-timeout=900 --durations=15 -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder \
+	  --junitxml=_build/test-report.xml $(PYTEST_ARGS)
 
 # The unit tier: every test not marked slow (training), book (the built book, the repository) or colab,
 # on UNIT_WORKERS processes (pytest-xdist, a file to a worker), with JAX's persistent compilation cache in
@@ -122,11 +131,13 @@ ROBUST_JOBS ?= 2
 robust: $(STAMP)
 	$(PY) tools/robust.py --seeds $(SEEDS) --jobs $(ROBUST_JOBS)
 
-# The Colab replica (not part of `make test`): a fresh .venv-colab with Colab's Python and versions
+# The Colab path with the declared lower bounds (tests/test_colab_path.py, marked lower_bounds), then
+# the Colab replica (not part of `make test`): a fresh .venv-colab with Colab's Python and versions
 # (tests/colab_runtime.txt), rnnbook installed as Colab's install cell does (no pin may move), every
 # chapter executed; report in _build/colab/. `newest`: the same replica, then the newest
 # jax/flax/optax/matplotlib; report in _build/newest/.
 colab: $(STAMP)
+	$(PY) -m pytest tests/test_colab_path.py -m lower_bounds -p no:cacheprovider -q
 	$(PY) tools/newest_jax.py --colab
 
 newest: $(STAMP)

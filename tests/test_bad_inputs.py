@@ -857,6 +857,18 @@ CASES = [
         "`ids`",
         "outside",
     ),
+    case(
+        "nnlm.log_probs",
+        lambda: nnlm.log_probs(nnlm.init_nnlm(KEY, 5, 2, 4, 4), jnp.array([1, 2, 3, 9]), 2),
+        "`ids`",
+        "outside",
+    ),
+    case(
+        "nnlm.log_probs", lambda: nnlm.log_probs(nnlm.init_nnlm(KEY, 5, 2, 4, 4), jnp.array([1, 2]), 2), "longer than"
+    ),
+    case(
+        "nnlm.log_probs", lambda: nnlm.log_probs(nnlm.init_nnlm(KEY, 5, 2, 4, 4), jnp.array([1, 2, 3]), 2, 0), "chunk"
+    ),
     # ngram ----------------------------------------------------------------------------------
     case("ngram.NGramLM", lambda: ngram.NGramLM([0, 1, 5], 2, 3), "token ids must lie"),
     case("ngram.NGramLM", lambda: ngram.NGramLM([0.0, 1.5, 2.0], 2, 3), "`ids`", "integer"),

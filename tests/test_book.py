@@ -355,7 +355,8 @@ VISIBLE_PROSE = """() => {
 
 # Pages a test has checked and left open for the figures-to-explore test, which clicks through the same
 # chapter page at the same size: a chapter page's load (its math typeset) is most of a browser test's
-# time, and each explorable chapter was otherwise loaded twice more. (page path, size) -> (page, seen).
+# time, and each explorable chapter was otherwise loaded twice more (three times with the dark-mode test,
+# which switches the kept desktop page to dark and back). (page path, size) -> (page, seen).
 KEPT: dict = {}
 
 
@@ -461,11 +462,19 @@ def test_every_figure_is_legible_in_dark_mode(browser, server, page_path):
     """In the theme's dark mode (the reader's system asks for it) each figure must sit on a light
     panel with its dark ink visible: a plot with a transparent background and black text, the usual
     failure, would show black on near-black. Each figure's screenshot is kept for a person to look
-    at (``_build/screenshots/dark/``)."""
+    at (``_build/screenshots/dark/``). A page that the rendering test left open for the figures-to-explore
+    test is switched to dark in place (the theme follows the system's scheme as it changes: its "auto"
+    mode), checked, and switched back for that test; any other page is opened with the dark scheme."""
     import numpy as np
     from PIL import Image
 
-    page, _ = open_page(browser, server, page_path, scheme="dark")
+    kept = KEPT.get((page_path, "desktop"))
+    if kept:
+        page = kept[0]
+        page.emulate_media(color_scheme="dark")
+        page.wait_for_function("document.documentElement.dataset.theme === 'dark'", timeout=5_000)
+    else:
+        page, _ = open_page(browser, server, page_path, scheme="dark")
     assert page.evaluate("document.documentElement.dataset.theme") == "dark", "the theme did not switch to dark"
     count = page.evaluate(f"({FIGURES}).length")
     out = SCREENSHOTS / "dark"
@@ -480,7 +489,12 @@ def test_every_figure_is_legible_in_dark_mode(browser, server, page_path):
         # the panel: most pixels light; the ink: some pixels dark (text, axes, lines)
         if not (np.median(lum) > 0.6 and (lum < 0.35).mean() > 0.001):
             unreadable.append(f"{handle.get_attribute('src')} (median luminance {np.median(lum):.2f})")
-    page.close()
+    if kept:
+        page.emulate_media(color_scheme="light")
+        page.wait_for_function("document.documentElement.dataset.theme === 'light'", timeout=5_000)
+        page.evaluate("window.scrollTo(0, 0)")
+    else:
+        page.close()
     assert unreadable == [], f"figures not legible in dark mode: {unreadable}"
     if stem not in ("intro", "performance", "scaling"):
         assert count >= 3, f"only {count} figures found on {page_path}: the selector missed them"

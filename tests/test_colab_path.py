@@ -2,7 +2,11 @@
 first cell run exactly as Colab runs it (pointed at this checkout instead of GitHub), then every
 import of the chapter, every module of the package imported, and a quick check of each module (the
 tests marked `smoke`), all with the package's declared *lower* bounds. (The whole unit suite there
-took 19 minutes on a busy 2-core machine; `make unit` runs it with the pinned versions.)
+took 19 minutes on a busy 2-core machine; `make unit` runs it with the pinned versions.) Those
+lower-bound tests (marked `lower_bounds`, about 2 minutes of a worker under `make test`'s load) run in
+`make colab` and its weekly workflow; `make test` runs the rest of this file: the Colab replica below
+(Colab's versions, which are the lower bounds of jax and flax), each install cell run there and every
+import of every chapter.
 
 Colab installs whatever jax/flax are newest; the lower bounds in pyproject.toml promise that older
 ones work too. This test holds them to it by installing exactly the lower-bound versions.
@@ -111,6 +115,7 @@ def colab_env(tmp_path_factory):
     return python, env, tmp
 
 
+@pytest.mark.lower_bounds
 @pytest.mark.parametrize("cell", list(INSTALL_CELLS), ids=[stems[0] for stems in INSTALL_CELLS.values()])
 def test_first_cell_installs_and_every_import_works(colab_env, cell):
     python, env, tmp = colab_env
@@ -157,6 +162,7 @@ def run_first_cell(python, env, tmp, chapter):
     return subprocess.run([python, "-c", script], env=env, capture_output=True, text=True, cwd=tmp)
 
 
+@pytest.mark.lower_bounds
 def test_every_module_imports_and_its_smoke_tests_pass_with_the_lower_bounds(colab_env):
     python, env, tmp = colab_env
     run = run_first_cell(python, env, tmp, "word_embedding")  # rnnbook with gensim, as in Colab

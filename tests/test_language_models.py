@@ -93,6 +93,18 @@ def test_nnlm_windows_lookup_and_learning():
     assert nnlm.perplexity(params, seq, 2) > 5
 
 
+def test_nnlm_log_probs_score_every_position_in_padded_chunks():
+    params = nnlm.init_nnlm(jax.random.key(1), 10, 2, embed=4, hidden=8)
+    ids = jax.random.randint(jax.random.key(2), (23,), 0, 10)
+    h, t = nnlm.windows(ids, 2)
+    direct = np.log(np.asarray(jax.nn.softmax(nnlm.nnlm_logits(params, h)))[np.arange(len(t)), np.asarray(t)])
+    for chunk in (1, 4, 21, 4096):  # 21 positions: chunks that divide them, that do not, and one larger
+        scored = nnlm.log_probs(params, ids, 2, chunk=chunk)
+        assert scored.shape == (21,)
+        np.testing.assert_allclose(scored, direct, rtol=1e-5, atol=1e-6)
+    assert nnlm.perplexity(params, ids, 2, chunk=4) == pytest.approx(np.exp(-direct.mean()), rel=1e-5)
+
+
 @pytest.mark.smoke
 def test_bpe_learns_frequent_pieces_and_segments_unseen_words():
     counts = {"low": 5, "lower": 2, "newest": 6, "widest": 3}  # Sennrich et al.'s example

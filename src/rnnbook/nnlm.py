@@ -20,7 +20,7 @@ import optax
 from ._checks import check_ids, check_key, check_positive_int, check_shape
 from ._types import Array, ArrayLike, Key, Params, PyTree
 
-__all__ = ["init_nnlm", "nnlm_logits", "nnlm_loss", "perplexity", "windows"]
+__all__ = ["init_nnlm", "log_probs", "nnlm_logits", "nnlm_loss", "perplexity", "windows"]
 
 
 def init_nnlm(key: Key, vocab_size: int, context: int, embed: int = 64, hidden: int = 128) -> Params:
@@ -70,12 +70,28 @@ def windows(ids: ArrayLike, context: int) -> tuple[np.ndarray, np.ndarray]:
     return w[:, :-1], w[:, -1]
 
 
-def perplexity(params: Params, ids: ArrayLike, context: int, chunk: int = 4096) -> float:
-    """``exp`` of the mean cross-entropy over every position of ``ids [N]`` after the first ``context``
-    (scored ``chunk`` windows at a time). ``ids`` must lie in ``[0, V)``."""
+def log_probs(params: Params, ids: ArrayLike, context: int, chunk: int = 4096) -> np.ndarray:
+    """``log p(w_t | the context words before it)`` in nats, for every position of ``ids [N]`` after the
+    first ``context``: ``[N - context]``, scored ``chunk`` windows at a time by one compiled program (the
+    last chunk padded to the full size, its padding dropped). ``ids`` must lie in ``[0, V)``. The
+    parameters are an argument of that program, not constants in it: a table of 30,000 words compiled
+    in as constants made the compilation itself slow."""
     check_positive_int(chunk, "chunk")
     check_ids(jnp.asarray(ids), params["C"].shape[0], "ids")
     histories, targets = windows(ids, context)
-    loss = jax.jit(lambda h, t: optax.softmax_cross_entropy_with_integer_labels(nnlm_logits(params, h), t).sum())
-    total = sum(float(loss(histories[i : i + chunk], targets[i : i + chunk])) for i in range(0, len(targets), chunk))
-    return float(jnp.exp(total / len(targets)))
+    n = targets.shape[0]
+    pad = -n % chunk
+    histories, targets = jnp.pad(histories, ((0, pad), (0, 0))), jnp.pad(targets, (0, pad))
+    scored = [_log_probs(params, histories[i : i + chunk], targets[i : i + chunk]) for i in range(0, n + pad, chunk)]
+    return np.concatenate([np.asarray(block) for block in scored])[:n]
+
+
+@jax.jit
+def _log_probs(params: Params, histories: Array, targets: Array) -> Array:
+    return -optax.softmax_cross_entropy_with_integer_labels(nnlm_logits(params, histories), targets)
+
+
+def perplexity(params: Params, ids: ArrayLike, context: int, chunk: int = 4096) -> float:
+    """``exp`` of the mean cross-entropy over every position of ``ids [N]`` after the first ``context``
+    (:func:`log_probs`, ``chunk`` windows at a time). ``ids`` must lie in ``[0, V)``."""
+    return float(np.exp(-np.mean(log_probs(params, ids, context, chunk), dtype=np.float64)))
