@@ -11,7 +11,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: book pdf texlive sysdeps test unit figures notebooks clean colab newest actionlint benchmarks robust
+.PHONY: book pdf texlive sysdeps test unit solutions figures notebooks clean colab newest actionlint benchmarks robust
 
 # pip's --no-compile: Python compiles a module to bytecode when it is first imported, not every module
 # of every package at install time (torch's alone take most of a minute on 2 cores).
@@ -96,6 +96,15 @@ unit: $(STAMP)
 	  $(PY) -m pytest tests -m "not slow and not book and not colab" -n $(UNIT_WORKERS) --dist loadfile \
 	  --durations=10 $(PYTEST_ARGS)
 
+# The companion notebooks of worked solutions (book/solutions/<chapter>.ipynb: the exercises that train for
+# longer than their chapter's budget), re-executed by nbval as the chapters are. Not part of `make test`,
+# which must stay within 30 minutes; the book's workflow runs it beside `make test` on every push, and
+# `make test` checks that they are stored executed, quote their exercises and render (tests/test_book.py).
+COMPANIONS := $(wildcard book/solutions/*.ipynb)
+solutions: $(STAMP)
+	$(PY) -m pytest $(COMPANIONS) --nbval --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider \
+	  --durations=10 -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
 figures: $(STAMP)
 	$(PY) -m rnnbook.figures
 
@@ -104,7 +113,7 @@ figures: $(STAMP)
 # renders them, is re-executed last.
 EXECUTE := $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=900
 notebooks: $(STAMP)
-	for nb in $(filter-out book/performance.ipynb,$(wildcard book/*.ipynb)); do $(EXECUTE) $$nb || exit 1; done
+	for nb in $(filter-out book/performance.ipynb,$(wildcard book/*.ipynb)) $(COMPANIONS); do $(EXECUTE) $$nb || exit 1; done
 	$(PY) benchmarks/chapters.py
 	$(EXECUTE) book/performance.ipynb
 

@@ -28,6 +28,17 @@ CHAPTERS = [entry["file"] for part in TOC["parts"] if part["caption"] == "Chapte
 NOTEBOOKS = [ROOT / f"{c}.ipynb" for c in CHAPTERS]
 APPENDICES = [entry["file"] for part in TOC["parts"] if part["caption"] == "Appendix" for entry in part["chapters"]]
 ALL_NOTEBOOKS = NOTEBOOKS + [ROOT / f"{a}.ipynb" for a in APPENDICES]
+# Companion notebooks of worked solutions (book/solutions/<chapter>.ipynb): the exercises whose solutions
+# train for longer than their chapter's budget. Each is a section of its chapter in _toc.yml; `make
+# solutions` executes them through nbval (not `make test`, which must stay within 30 minutes).
+COMPANIONS = {
+    entry["file"]: section["file"]
+    for part in TOC["parts"]
+    for entry in part["chapters"]
+    for section in entry.get("sections", [])
+    if section["file"].startswith("book/solutions/")
+}
+COMPANION_NOTEBOOKS = [ROOT / f"{s}.ipynb" for s in COMPANIONS.values()]
 # The sheet's section each chapter answers, in the sheet's order.
 SECTIONS = {
     "recurrence": "Recurrence",
@@ -55,7 +66,7 @@ def test_chapters_follow_the_sheet_order():
     assert all(nb.exists() for nb in NOTEBOOKS)
 
 
-@pytest.mark.parametrize("nb_path", ALL_NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("nb_path", ALL_NOTEBOOKS + COMPANION_NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_notebook_is_stored_executed_top_to_bottom(nb_path):
     nb = load(nb_path)
     code = [c for c in nb["cells"] if c["cell_type"] == "code" and "".join(c["source"]).strip()]
@@ -67,7 +78,7 @@ def test_notebook_is_stored_executed_top_to_bottom(nb_path):
     assert nb_path.stat().st_size < 3_000_000
 
 
-@pytest.mark.parametrize("nb_path", ALL_NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("nb_path", ALL_NOTEBOOKS + COMPANION_NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_colab_install_cell_points_at_the_repository(nb_path):
     first = "".join(next(c for c in load(nb_path)["cells"] if c["cell_type"] == "code")["source"])
     assert '"google.colab" in sys.modules' in first, "the first code cell must be the Colab install cell"
@@ -146,11 +157,93 @@ def test_chapter_ends_with_exercises(nb_path):
     assert len(re.findall(r"^\d+\. ", exercises, re.M)) >= 3, "at least three numbered exercises"
 
 
+# Worked solutions ---------------------------------------------------------------------------------
+# The exercises that have no worked solution yet, by notebook: the list may only shrink (a solution
+# added and not removed from here fails the test below, as does a solution lost).
+UNSOLVED = {
+    "lstm": {1, 2, 3, 4},
+    "seq2seq": {1, 2, 3, 4, 5, 6, 7},
+    "word_embedding": {1, 2, 3},
+    "ntm": {2, 3, 4, 5, 6},
+    "transformers": {1, 2, 3, 4, 5, 7},
+    "modern_rnns": {2, 3, 5},
+    "performance": {3},
+}
+
+
+def exercises_of(nb_path):
+    """{number: text} of the numbered items of a notebook's "## Exercises" section."""
+    section = markdown_of(nb_path).split("\n## Exercises", 1)[1].split("\n#", 1)[0]
+    items = re.split(r"^(\d+)\. ", section, flags=re.M)[1:]
+    return {int(n): " ".join(text.split("\n\n")[0].split()) for n, text in zip(items[::2], items[1::2], strict=True)}
+
+
+def companion_solutions(nb_path):
+    """{number: quoted exercise text} of the "## Exercise N: ..." sections of a companion notebook that
+    quote their exercise and hold a folded solution, an assert and code (checked here)."""
+    nb = load(nb_path)
+    solved, number, seen, quote = {}, None, set(), ""
+    for cell in nb["cells"] + [{"cell_type": "markdown", "source": "## end"}]:
+        text = "".join(cell["source"])
+        heading = re.match(r"## Exercise (\d+): ", text) if cell["cell_type"] == "markdown" else None
+        if heading or text == "## end":
+            if number is not None and {"quote", "dropdown", "assert"} <= seen:
+                solved[number] = quote
+            number, seen = (int(heading.group(1)), set()) if heading else (None, set())
+            quote = ""
+        if number is None:
+            continue
+        quoted = re.findall(r"^>(.*)$", text, re.M) if cell["cell_type"] == "markdown" else []
+        if quoted and not quote:  # the exercise, quoted (in the heading's cell or the next)
+            quote = " ".join(" ".join(quoted).split())
+            quote = re.sub(r"^\d+\. ", "", quote).replace("{doc}`../", "{doc}`")  # links from book/solutions/
+            seen.add("quote")
+        if cell["cell_type"] == "markdown" and text.startswith(":::{dropdown} Solution"):
+            seen.add("dropdown")
+        if cell["cell_type"] == "code" and re.search(r"^\s*assert ", text, re.M):
+            seen.add("assert")
+    return solved
+
+
+@pytest.mark.parametrize("nb_path", ALL_NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_exercise_has_a_worked_solution(nb_path):
+    """Each exercise is solved in its chapter (a dropdown "Solution to exercise N" with code that asserts)
+    or in the chapter's companion notebook, which quotes the exercise word for word."""
+    exercises = exercises_of(nb_path)
+    text = markdown_of(nb_path)
+    solved = {int(n) for n in re.findall(r"^:::\{dropdown\} Solution to exercise (\d+)$", text, re.M)}
+    chapter = f"book/{nb_path.stem}"
+    if chapter in COMPANIONS:
+        companion = ROOT / f"{COMPANIONS[chapter]}.ipynb"
+        quoted = companion_solutions(companion)
+        for n, quote in quoted.items():
+            assert quote == exercises.get(n), f"{companion.name}: exercise {n} is not quoted as the chapter states it"
+        assert not solved & set(quoted), f"solved twice: {sorted(solved & set(quoted))}"
+        solved |= set(quoted)
+        assert f"{{doc}}`solutions/{nb_path.stem}`" in text, "the chapter must link its companion notebook"
+    assert solved <= set(exercises), f"solutions to exercises that do not exist: {sorted(solved - set(exercises))}"
+    assert set(exercises) - solved == UNSOLVED.get(nb_path.stem, set()), (
+        f"unsolved: {sorted(set(exercises) - solved)}; UNSOLVED lists {sorted(UNSOLVED.get(nb_path.stem, set()))}"
+    )
+
+
+def test_companion_notebooks_are_sections_of_their_chapters():
+    on_disk = sorted(
+        p.relative_to(ROOT).with_suffix("").as_posix() for p in (ROOT / "book" / "solutions").glob("*.ipynb")
+    )
+    assert sorted(COMPANIONS.values()) == on_disk, "every companion notebook is a section of its chapter in _toc.yml"
+    for chapter, companion in COMPANIONS.items():
+        assert companion == f"book/solutions/{pathlib.Path(chapter).name}", (chapter, companion)
+        title = re.search(r"^# (.+)$", markdown_of(ROOT / f"{companion}.ipynb"), re.M).group(1)
+        chapter_title = re.search(r"^# (.+)$", markdown_of(ROOT / f"{chapter}.ipynb"), re.M).group(1)
+        assert title == f"Worked solutions: {chapter_title}", title
+
+
 def test_every_acronym_used_is_in_the_glossary():
     terms = glossary_terms()
     not_acronyms = {"READ", "WRITE", "US", "CC", "BY"}  # emphasis, a country, a licence name
     used = {}
-    for path in ALL_NOTEBOOKS + sorted((ROOT / "book").glob("*.md")):
+    for path in ALL_NOTEBOOKS + COMPANION_NOTEBOOKS + sorted((ROOT / "book").glob("*.md")):
         text = markdown_of(path)
         text = re.sub(r"```\{glossary\}.*?```", "", text, flags=re.S)  # the definitions themselves
         text = re.sub(r"`[^`]*`|\$\$.*?\$\$|\$[^$]*\$|\{cite\}", "", text, flags=re.S)
@@ -275,7 +368,7 @@ def test_pages_are_ready_to_be_shared_and_say_what_they_were_built_from(html):
             assert commit in footer
 
 
-@pytest.mark.parametrize("chapter", CHAPTERS + APPENDICES)
+@pytest.mark.parametrize("chapter", CHAPTERS + APPENDICES + list(COMPANIONS.values()))
 def test_launch_buttons_point_at_the_notebook(html, chapter):
     page = (html / f"{chapter}.html").read_text()
     repo = CONFIG["repository"]["url"].removeprefix("https://github.com/")
@@ -334,7 +427,7 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-PAGES = [f"{c}.html" for c in CHAPTERS + APPENDICES] + [
+PAGES = [f"{c}.html" for c in CHAPTERS + APPENDICES + list(COMPANIONS.values())] + [
     "book/intro.html",
     "book/study_guide.html",
     "book/errata.html",
@@ -415,7 +508,7 @@ def test_page_renders_offline_in_chromium(browser, server, page_path):
     assert seen["external"] == [], f"requests that tried to leave the machine: {seen['external']}"
     unexpected = [e for e in seen["errors"] if not e.startswith(TOLERATED_CONSOLE_ERRORS)]
     assert unexpected == [], f"console errors: {unexpected}"
-    if page_path.removesuffix(".html") in CHAPTERS + APPENDICES:
+    if page_path.removesuffix(".html") in CHAPTERS + APPENDICES + list(COMPANIONS.values()):
         repo = CONFIG["repository"]["url"].removeprefix("https://github.com/")
         colab = (
             f"https://colab.research.google.com/github/{repo}/blob/{CONFIG['repository']['branch']}/"
@@ -456,7 +549,9 @@ FIGURES = """[...document.querySelectorAll('.bd-content img, .bd-content .rnnboo
     i.getBoundingClientRect().width > 120 && (i.tagName !== 'IMG' || i.naturalWidth > 0) && i.offsetParent !== null)"""
 
 
-@pytest.mark.parametrize("page_path", [f"{c}.html" for c in CHAPTERS + APPENDICES] + ["book/intro.html"])
+@pytest.mark.parametrize(
+    "page_path", [f"{c}.html" for c in CHAPTERS + APPENDICES + list(COMPANIONS.values())] + ["book/intro.html"]
+)
 @pytest.mark.browser
 def test_every_figure_is_legible_in_dark_mode(browser, server, page_path):
     """In the theme's dark mode (the reader's system asks for it) each figure must sit on a light

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 
 import pytest
-from test_book import ALL_NOTEBOOKS, COVERAGE_TOOL, ROOT, SHEET, TOC, load, markdown_of
+from test_book import ALL_NOTEBOOKS, COMPANION_NOTEBOOKS, COVERAGE_TOOL, ROOT, SHEET, TOC, load, markdown_of
 
 pytestmark = [pytest.mark.book, pytest.mark.pdf]
 
@@ -45,10 +45,11 @@ def test_latex_build_is_clean(pdf):
 
 def test_every_chapter_title_and_sheet_question_is_in_the_pdf(text):
     joined = words(re.sub(r"(\w)-\n(\w)", r"\1\2", text))  # words hyphenated at a line break
-    titles = [re.search(r"^# (.+)$", markdown_of(nb), re.M).group(1) for nb in ALL_NOTEBOOKS]
+    titles = [re.search(r"^# (.+)$", markdown_of(nb), re.M).group(1) for nb in ALL_NOTEBOOKS + COMPANION_NOTEBOOKS]
     for page in ["study_guide", "errata", "glossary"]:
         titles.append(re.search(r"^# (.+)$", (ROOT / "book" / f"{page}.md").read_text(), re.M).group(1))
-    assert len(titles) == sum(len(part["chapters"]) for part in TOC["parts"]) - 1  # all but the bibliography
+    entries = [e for part in TOC["parts"] for e in part["chapters"]]
+    assert len(titles) == len(entries) + sum(len(e.get("sections", [])) for e in entries) - 1  # but the bibliography
     for title in titles:
         assert words(title) in joined, f"chapter title missing from the PDF: {title!r}"
     if not (SHEET.exists() and COVERAGE_TOOL.exists()):

@@ -101,6 +101,8 @@ def test_workflows_build_test_and_deploy():
     ]:
         assert needle in text, needle
     assert book["jobs"]["deploy"]["if"].startswith("github.event_name != 'pull_request'")
+    steps = book["jobs"]["solutions"]["steps"]
+    assert any("make solutions" in step.get("run", "") for step in steps), "the companion notebooks run on every push"
     newest = yaml.safe_load((ROOT / ".github" / "workflows" / "newest-jax.yml").read_text())
     assert "schedule" in newest[True] and all(
         f"make {t}" in (ROOT / ".github" / "workflows" / "newest-jax.yml").read_text() for t in ("colab", "newest")
