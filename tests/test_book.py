@@ -166,7 +166,7 @@ UNSOLVED = {
     "word_embedding": {1, 2, 3},
     "ntm": {2, 3, 4, 5, 6},
     "transformers": {1, 2, 3, 4, 5, 7},
-    "modern_rnns": {2, 3, 5},
+    "modern_rnns": {2, 5},
     "performance": {3},
 }
 
