@@ -165,7 +165,6 @@ UNSOLVED = {
     "ntm": {2, 3, 4, 5, 6},
     "transformers": {1, 2, 3, 4, 5, 7},
     "modern_rnns": {2, 5},
-    "performance": {3},
 }
 
 
