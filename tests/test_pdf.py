@@ -78,7 +78,7 @@ def test_figures_code_outputs_and_notes_are_included(pdf, text):
     tex = (pdf / "rnnbook.tex").read_text()
     n_plots = sum(
         "image/png" in output.get("data", {})
-        for nb in ALL_NOTEBOOKS
+        for nb in ALL_NOTEBOOKS + COMPANION_NOTEBOOKS
         for cell in load(nb)["cells"]
         for output in cell.get("outputs", [])
     )
