@@ -48,6 +48,39 @@ def installed(package: str) -> bool:
         return False
 
 
+# tests/test_book.py's tests of a page in the browser, in the order they run on one page
+PAGE_TESTS = (
+    "test_page_renders_offline_in_chromium",
+    "test_page_fits_a_phone_screen",
+    "test_every_figure_is_legible_in_dark_mode",
+    "test_figures_to_explore_respond_to_sliders_and_hover_offline",
+)
+
+
+def pytest_collection_modifyitems(items):
+    """Run tests/test_book.py's browser tests page by page, not test by test: all the tests of one page
+    one after another, so that they share one load of it (tests/test_book.py, ``loaded_page``). A
+    chapter's load, its math typeset, was most of each test's time: 72 loads became 23. The tests keep
+    their names; pytest collects them test by test, and here they are regrouped where the first was."""
+
+    def page_of(item):
+        if item.path.name != "test_book.py" or getattr(item, "originalname", None) not in PAGE_TESTS:
+            return None
+        params = item.callspec.params
+        return params["page_path"] if "page_path" in params else f"book/{params['chapter']}.html"
+
+    group = [item for item in items if page_of(item)]
+    if not group:
+        return
+    first = items.index(group[0])
+    order: dict = {}
+    for item in group:
+        order.setdefault(page_of(item), len(order))
+    group.sort(key=lambda item: (order[page_of(item)], PAGE_TESTS.index(item.originalname)))
+    rest = [item for item in items if not page_of(item)]
+    items[:] = rest[:first] + group + rest[first:]
+
+
 def pytest_runtest_setup(item):
     for marker, reason in PEERS.items():
         if item.get_closest_marker(marker) and not installed(marker):

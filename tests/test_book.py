@@ -443,28 +443,40 @@ VISIBLE_PROSE = """() => {
 }"""
 
 
-# Pages a test has checked and left open for the figures-to-explore test, which clicks through the same
-# chapter page at the same size: a chapter page's load (its math typeset) is most of a browser test's
-# time, and each explorable chapter was otherwise loaded twice more (three times with the dark-mode test,
-# which switches the kept desktop page to dark and back). (page path, size) -> (page, seen).
-KEPT: dict = {}
+# The page that the browser tests of one page share (tests/conftest.py runs them page by page): loaded
+# once, at desktop size and in the light scheme; a test that resizes it or switches it to dark puts it
+# back. A chapter page's load (its math typeset) was most of each test's time.
+LOADED: dict = {}
 
 
-def keep_or_close(page, seen, page_path, size):
-    """Leave a chapter page with figures to explore open for that test (which closes it), else close it."""
-    chapter = pathlib.Path(page_path).stem
-    if chapter in EXPLORABLES and (page_path, size) not in KEPT:
-        KEPT[page_path, size] = (page, seen)
-    else:
+def loaded_page(browser, server, page_path):
+    """The page ``page_path`` as the last test left it, if it was the same page; else a fresh load
+    (desktop size, light scheme), closing the one before. Returns (page, seen), as :func:`open_page`."""
+    page = LOADED.get("page")
+    if page is not None and LOADED["path"] == page_path and not page.is_closed():
+        return page, LOADED["seen"]
+    if page is not None and not page.is_closed():
         page.close()
+    page, seen = open_page(browser, server, page_path)
+    LOADED.update(path=page_path, page=page, seen=seen)
+    return page, seen
 
 
-def open_page(browser, server, page_path, size="desktop", scheme="light", reuse=False):
+def resize(page, size):
+    """Set the viewport to ``size`` and wait until the page has laid itself out again: two animation
+    frames (the theme's layout is CSS media queries), and every figure to explore resized to its box."""
+    page.set_viewport_size(SIZES[size])
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('.rnnbook-explore-live .rnnbook-explore-plot')].every(p =>
+            Math.abs(p.getBoundingClientRect().width - p.parentElement.getBoundingClientRect().width) <= 2)""",
+        timeout=10_000,
+    )
+
+
+def open_page(browser, server, page_path, size="desktop", scheme="light"):
     """Open a page with every request to another host aborted and recorded, and collect errors.
-    ``scheme``: the colour scheme the browser asks for ("dark": the theme's dark mode). ``reuse``: take
-    the page that an earlier test left open (:func:`keep_or_close`), if there is one, as loaded then."""
-    if reuse and scheme == "light" and (page_path, size) in KEPT:
-        return KEPT.pop((page_path, size))
+    ``scheme``: the colour scheme the browser asks for ("dark": the theme's dark mode)."""
     page = browser.new_page(viewport=SIZES[size], color_scheme=scheme)
     seen = {"errors": [], "failed": [], "external": []}
     page.on("console", lambda m: m.type == "error" and seen["errors"].append(m.text))
@@ -490,7 +502,7 @@ def open_page(browser, server, page_path, size="desktop", scheme="light", reuse=
 @pytest.mark.parametrize("page_path", PAGES)
 @pytest.mark.browser
 def test_page_renders_offline_in_chromium(browser, server, page_path):
-    page, seen = open_page(browser, server, page_path)
+    page, seen = loaded_page(browser, server, page_path)
     if page.locator("mjx-container").count():
         assert page.locator("mjx-merror").count() == 0, "MathJax reported a TeX error"
     raw = RAW_MATH.findall(page.evaluate(VISIBLE_PROSE))
@@ -520,15 +532,17 @@ def test_page_renders_offline_in_chromium(browser, server, page_path):
         )
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"{pathlib.Path(page_path).stem}-desktop.png")
-    keep_or_close(page, seen, page_path, "desktop")
 
 
 @pytest.mark.parametrize("page_path", PAGES)
 @pytest.mark.browser
 def test_page_fits_a_phone_screen(browser, server, page_path):
     """At phone width the page must not scroll sideways: wide code, outputs and tables scroll inside
-    their own boxes, figures shrink to the screen."""
-    page, seen = open_page(browser, server, page_path, size="phone")
+    their own boxes, figures shrink to the screen. The page the rendering test loaded, narrowed to a
+    phone's width (the theme's layout follows the width as it changes: CSS media queries), then widened
+    back."""
+    page, _ = loaded_page(browser, server, page_path)
+    resize(page, "phone")
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     wide = page.evaluate("""[...document.querySelectorAll('main img, main figure, main table')].filter(e =>
         e.getBoundingClientRect().right > window.innerWidth + 1
@@ -536,7 +550,8 @@ def test_page_fits_a_phone_screen(browser, server, page_path):
       ).map(e => e.tagName + ' ' + (e.getAttribute('src') || e.id || e.className))""")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"{pathlib.Path(page_path).stem}-phone.png")
-    keep_or_close(page, seen, page_path, "phone")
+    page.evaluate("window.scrollTo(0, 0)")
+    resize(page, "desktop")
     assert overflow <= 1, f"the page is {overflow}px wider than a phone screen"
     assert wide == [], f"elements wider than a phone screen: {wide}"
 
@@ -554,19 +569,14 @@ def test_every_figure_is_legible_in_dark_mode(browser, server, page_path):
     """In the theme's dark mode (the reader's system asks for it) each figure must sit on a light
     panel with its dark ink visible: a plot with a transparent background and black text, the usual
     failure, would show black on near-black. Each figure's screenshot is kept for a person to look
-    at (``_build/screenshots/dark/``). A page that the rendering test left open for the figures-to-explore
-    test is switched to dark in place (the theme follows the system's scheme as it changes: its "auto"
-    mode), checked, and switched back for that test; any other page is opened with the dark scheme."""
+    at (``_build/screenshots/dark/``). The page the rendering test loaded is switched to dark in place
+    (the theme follows the system's scheme as it changes: its "auto" mode), checked, and switched back."""
     import numpy as np
     from PIL import Image
 
-    kept = KEPT.get((page_path, "desktop"))
-    if kept:
-        page = kept[0]
-        page.emulate_media(color_scheme="dark")
-        page.wait_for_function("document.documentElement.dataset.theme === 'dark'", timeout=5_000)
-    else:
-        page, _ = open_page(browser, server, page_path, scheme="dark")
+    page, _ = loaded_page(browser, server, page_path)
+    page.emulate_media(color_scheme="dark")
+    page.wait_for_function("document.documentElement.dataset.theme === 'dark'", timeout=5_000)
     assert page.evaluate("document.documentElement.dataset.theme") == "dark", "the theme did not switch to dark"
     count = page.evaluate(f"({FIGURES}).length")
     out = SCREENSHOTS / "dark"
@@ -581,12 +591,9 @@ def test_every_figure_is_legible_in_dark_mode(browser, server, page_path):
         # the panel: most pixels light; the ink: some pixels dark (text, axes, lines)
         if not (np.median(lum) > 0.6 and (lum < 0.35).mean() > 0.001):
             unreadable.append(f"{handle.get_attribute('src')} (median luminance {np.median(lum):.2f})")
-    if kept:
-        page.emulate_media(color_scheme="light")
-        page.wait_for_function("document.documentElement.dataset.theme === 'light'", timeout=5_000)
-        page.evaluate("window.scrollTo(0, 0)")
-    else:
-        page.close()
+    page.emulate_media(color_scheme="light")
+    page.wait_for_function("document.documentElement.dataset.theme === 'light'", timeout=5_000)
+    page.evaluate("window.scrollTo(0, 0)")
     assert unreadable == [], f"figures not legible in dark mode: {unreadable}"
     companion = page_path.removesuffix(".html") in COMPANIONS.values()
     if companion:  # every captioned figure of the notebook
@@ -789,9 +796,11 @@ def test_figures_to_explore_respond_to_sliders_and_hover_offline(browser, server
     """In Chromium, at desktop and phone width: Plotly replaces the static image; moving each slider
     (a click on its rail) shows another stored frame and changes the plotted data; hovering over a
     point shows its label; the figure fits the screen; no request leaves the page. The page is the one
-    the rendering (desktop) and phone-width tests checked and left open, where they ran first."""
+    the rendering test loaded (the last test of it: the sliders stay where it moved them), narrowed to
+    a phone's width for the second round."""
+    page, seen = loaded_page(browser, server, f"book/{chapter}.html")
     for size in ("desktop", "phone"):
-        page, seen = open_page(browser, server, f"book/{chapter}.html", size=size, reuse=True)
+        resize(page, size)
         for name in EXPLORABLES[chapter]:
             el = page.locator(f"#explore-{name}")
             el.scroll_into_view_if_needed()
@@ -821,7 +830,6 @@ def test_figures_to_explore_respond_to_sliders_and_hover_offline(browser, server
             assert el.locator(".hoverlayer .hovertext").first.text_content().strip(), f"{name}: an empty hover label"
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             el.screenshot(path=SCREENSHOTS / f"explore-{name}-{size}.png")
-        page.close()
         assert seen["external"] == [], f"requests that tried to leave the machine: {seen['external']}"
         assert seen["failed"] == [], seen["failed"]
         assert [e for e in seen["errors"] if not e.startswith(TOLERATED_CONSOLE_ERRORS)] == [], seen["errors"]
