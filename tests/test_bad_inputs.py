@@ -33,6 +33,7 @@ from rnnbook import (
     explore,
     figures,
     gru,
+    hlo,
     layers,
     linear_rnn,
     losses,
@@ -931,6 +932,12 @@ CASES = [
         exc=TypeError,
     ),
     case("explore.Explorable", lambda: explore.Explorable("a b", {}, {}, [], [], b"", "x"), "name"),
+    # hlo ------------------------------------------------------------------------------------
+    case("hlo.collectives", lambda: hlo.collectives(3), "hlo", "text", exc=TypeError),
+    case("hlo.collectives", lambda: hlo.collectives(""), "hlo", "empty"),
+    case("hlo.hlo_computations", lambda: hlo.hlo_computations(None), "hlo", exc=TypeError),
+    case("hlo.loop_collectives", lambda: hlo.loop_collectives("  \n"), "hlo", "empty"),
+    case("hlo.per_device_flops", lambda: hlo.per_device_flops("HloModule m"), "compiled", exc=TypeError),
     # timing ---------------------------------------------------------------------------------
     case("timing.best_time", lambda: timing.best_time(lambda: 1, repeats=0), "repeats"),
     case("timing.best_time", lambda: timing.best_time(3), "callable"),

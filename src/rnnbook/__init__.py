@@ -12,6 +12,7 @@ __all__ = [
     "explore",
     "figures",
     "gru",
+    "hlo",
     "layers",
     "linear_rnn",
     "losses",
