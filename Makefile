@@ -135,6 +135,7 @@ benchmarks: $(STAMP)
 # per value of RNNBOOK_SEED in SEEDS, once with XLA held to an older instruction set, once on one core;
 # a table of the failed asserts in _build/robust/report.md (tools/robust.py). Not part of `make test`:
 # one configuration of all chapters took 31 minutes on 2 cores with ROBUST_JOBS=2 (two chapters at once).
+# `python tools/robust.py --companions` runs the companion pages of worked solutions as well.
 SEEDS ?= 1 2 3
 ROBUST_JOBS ?= 2
 robust: $(STAMP)

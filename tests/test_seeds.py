@@ -72,6 +72,8 @@ def test_robust_lists_each_failed_assert_with_its_line(tmp_path):
     assert "| t | **1 failed** (1 s) | pass (1 s) |" in text
     assert "t, seed 1, cell 1: AssertionError: x is large `assert x > 2, 'x is large'`" in text
     assert set(robust.chapters()) == {p.stem for p in (ROOT / "book").glob("*.ipynb")} - {"performance"}
+    on_disk = {f"solutions/{p.stem}" for p in (ROOT / "book" / "solutions").glob("*.ipynb")}
+    assert set(robust.companions()) == on_disk, "--companions runs every companion page of worked solutions"
 
 
 @pytest.mark.book

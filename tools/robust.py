@@ -2,6 +2,7 @@
 outputs not compared, once per configuration, and tabulate which asserts failed where.
 
     python tools/robust.py [--seeds 1 2 3] [--no-isa] [--no-one-thread] [--only lstm ntm] [--jobs 2]
+    python tools/robust.py --companions [--only solutions/ntm ...]   the worked solutions' pages too
     make robust SEEDS="1 2 3"
 
 The configurations:
@@ -55,6 +56,14 @@ def chapters() -> list[str]:
     return [s for s in stems if (ROOT / "book" / f"{s}.ipynb").exists() and s != "performance"]
 
 
+def companions() -> list[str]:
+    """The companion pages of worked solutions (sections of their chapters in _toc.yml), as
+    ``solutions/<chapter>``: they state and assert claims over seeds as the chapters do."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [s["file"] for part in toc["parts"] for entry in part["chapters"] for s in entry.get("sections", [])]
+    return [f.removeprefix("book/") for f in files if f.startswith("book/solutions/")]
+
+
 def environment(**changes: str) -> dict[str, str]:
     env = dict(os.environ, MPLBACKEND="Agg")
     env.pop("RNNBOOK_SEED", None)
@@ -106,17 +115,20 @@ def errors_of(notebook: pathlib.Path) -> list[dict]:
 def run_one(stem: str, config: dict, cores: queue.Queue, timeout: int) -> dict:
     out = OUT / config["name"].replace(" ", "-")
     out.mkdir(parents=True, exist_ok=True)
+    notebook, name = ROOT / "book" / f"{stem}.ipynb", stem.replace("/", "-")  # solutions/ntm -> solutions-ntm
     core = cores.get()
     try:
         cmd = [
             sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--allow-errors",
-            f"--ExecutePreprocessor.timeout={timeout}", "--output-dir", str(out), "--output", stem,
-            str(ROOT / "book" / f"{stem}.ipynb"),
+            f"--ExecutePreprocessor.timeout={timeout}", "--output-dir", str(out), "--output", name,
+            str(notebook),
         ]  # fmt: skip
         if config["pin"]:
             cmd = ["taskset", "-c", str(core)] + cmd
         start = time.perf_counter()
-        done = subprocess.run(cmd, cwd=ROOT / "book", env=environment(**config["env"]), capture_output=True, text=True)
+        done = subprocess.run(
+            cmd, cwd=notebook.parent, env=environment(**config["env"]), capture_output=True, text=True
+        )
         seconds = time.perf_counter() - start
     finally:
         cores.put(core)
@@ -124,7 +136,7 @@ def run_one(stem: str, config: dict, cores: queue.Queue, timeout: int) -> dict:
     if done.returncode != 0:  # the run itself broke (a timeout, a dead kernel), not an assert
         result["errors"] = [{"cell": None, "error": "run failed", "message": done.stderr[-600:], "assert": ""}]
     else:
-        result["errors"] = errors_of(out / f"{stem}.ipynb")
+        result["errors"] = errors_of(out / f"{name}.ipynb")
     status = "ok" if not result["errors"] else f"{len(result['errors'])} error(s)"
     print(f"{stem:20s} {config['name']:11s} {seconds:6.0f} s  {status}", flush=True)
     return result
@@ -174,15 +186,17 @@ def main(argv=None) -> int:
     parser.add_argument("--no-isa", action="store_true", help="skip the run with an older instruction set")
     parser.add_argument("--no-one-thread", action="store_true", help="skip the run on one core")
     parser.add_argument("--only", nargs="*", help="chapter stems (default: every chapter)")
+    parser.add_argument("--companions", action="store_true", help="the worked solutions' pages too (solutions/...)")
     parser.add_argument("--jobs", type=int, default=1, help="chapters run at once (each a kernel)")
     parser.add_argument("--timeout", type=int, default=900, help="seconds a cell may take")
     args = parser.parse_args(argv)
     if any(k < 0 for k in args.seeds):
         parser.error(f"seeds must be non-negative integers, got {args.seeds}")
-    stems = args.only or chapters()
-    unknown = sorted(set(stems) - set(chapters()))
+    known = chapters() + (companions() if args.companions else [])
+    stems = args.only or known
+    unknown = sorted(set(stems) - set(known))
     if unknown:
-        parser.error(f"unknown chapters {unknown}; the chapters are {chapters()}")
+        parser.error(f"unknown chapters {unknown}; the pages are {known} (companions need --companions)")
     configs = configurations(args.seeds, not args.no_isa, not args.no_one_thread)
     isa_effect = None if args.no_isa else isa_changes_results()
     OUT.mkdir(parents=True, exist_ok=True)
