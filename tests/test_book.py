@@ -474,10 +474,10 @@ def resize(page, size):
     )
 
 
-def open_page(browser, server, page_path, size="desktop", scheme="light"):
-    """Open a page with every request to another host aborted and recorded, and collect errors.
-    ``scheme``: the colour scheme the browser asks for ("dark": the theme's dark mode)."""
-    page = browser.new_page(viewport=SIZES[size], color_scheme=scheme)
+def open_page(browser, server, page_path):
+    """Open a page (desktop size, light scheme) with every request to another host aborted and
+    recorded, and collect errors."""
+    page = browser.new_page(viewport=SIZES["desktop"], color_scheme="light")
     seen = {"errors": [], "failed": [], "external": []}
     page.on("console", lambda m: m.type == "error" and seen["errors"].append(m.text))
     page.on("pageerror", lambda e: seen["errors"].append(f"uncaught: {e}"))  # a script that threw, or did not parse
