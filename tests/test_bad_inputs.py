@@ -1009,6 +1009,8 @@ CASES = [
     case("data.mqar", lambda: data.mqar(KEY, 2, 4, 3, n_keys=3), "n_keys", ">= 4"),
     case("data.mqar", lambda: data.mqar(KEY, 2, 4, 0), "n_queries"),
     case("data.mqar", lambda: data.mqar(KEY, 2, 4, 3, n_values=0), "n_values"),
+    case("data.mqar_paired", lambda: data.mqar_paired(KEY, 2, 4, 3, n_keys=3), "n_keys", ">= 4"),
+    case("data.mqar_paired", lambda: data.mqar_paired(KEY, 2, 0, 3), "n_pairs"),
     # linear_rnn -----------------------------------------------------------------------------
     case(
         "linear_rnn.combine",

@@ -595,11 +595,28 @@ def test_mqar_answers_are_the_values_of_the_queried_keys():
     np.testing.assert_array_equal(np.sort(np.asarray(x)[:, 0:12:2], axis=1), np.tile(np.arange(6), (4, 1)))
 
 
+def test_mqar_paired_holds_the_same_pairs_and_queries_as_mqar():
+    batch, n_pairs, n_queries, n_keys, n_values = 8, 5, 7, 8, 6
+    tokens, y_tokens, mask_tokens = map(np.asarray, data.mqar(KEY, batch, n_pairs, n_queries, n_keys, n_values))
+    x, y, mask = map(np.asarray, data.mqar_paired(KEY, batch, n_pairs, n_queries, n_keys, n_values))
+    assert x.shape == (batch, n_pairs + n_queries, n_keys + n_values) and x.dtype == np.float32
+    assert y.shape == mask.shape == (batch, n_pairs + n_queries)
+    np.testing.assert_array_equal(x.sum(-1), np.r_[[2] * n_pairs, [1] * n_queries][None].repeat(batch, 0))
+    np.testing.assert_array_equal(
+        x[:, :, :n_keys].argmax(-1), np.c_[tokens[:, 0 : 2 * n_pairs : 2], tokens[:, 2 * n_pairs :]]
+    )
+    np.testing.assert_array_equal(x[:, :n_pairs, n_keys:].argmax(-1), tokens[:, 1 : 2 * n_pairs : 2] - n_keys)
+    np.testing.assert_array_equal(x[:, n_pairs:, n_keys:], 0)  # a query carries no value
+    np.testing.assert_array_equal(y, y_tokens[:, n_pairs:])  # the answers of mqar, at the queries
+    np.testing.assert_array_equal(mask, mask_tokens[:, n_pairs:])
+
+
 def test_tasks_are_functions_of_their_key_and_traceable():
     for make in (
         lambda k: data.selective_copy(k, 16, 12, 4, 5),
         lambda k: data.parity(k, 8, 20),
         lambda k: data.mqar(k, 16, 5, 7, 8, 6),
+        lambda k: data.mqar_paired(k, 16, 5, 7, 8, 6),
     ):
         first, again, other = make(KEY), make(KEY), make(jax.random.key(1))
         for a, b in zip(first, again):

@@ -53,6 +53,7 @@ __all__ = [
     "delayed_echo",
     "flipflop",
     "mqar",
+    "mqar_paired",
     "parity",
     "read_date",
     "read_dates",
@@ -665,3 +666,23 @@ def mqar(
     y = jnp.concatenate([jnp.zeros((batch, 2 * n_pairs), jnp.int32), answers], axis=1)
     mask = jnp.concatenate([jnp.zeros((batch, 2 * n_pairs)), jnp.ones((batch, n_queries))], axis=1)
     return x, y, mask
+
+
+def mqar_paired(
+    key: Key, batch: int, n_pairs: int, n_queries: int, n_keys: int = 32, n_values: int = 32
+) -> tuple[Array, Array, Array]:
+    """:func:`mqar` with each key-value pair in one step: a pure test of how much a state can hold.
+
+    The same pairs and queries as ``mqar(key, ...)``, but step ``i < n_pairs`` carries key ``i``
+    and its value side by side, one-hot (``[n_keys + n_values]``: the key's one-hot, then the
+    value's), and each query step carries its key's one-hot and zeros. A model need not bring a key
+    to the value that follows it (what the token-by-token form asks of a first layer); it only has
+    to store the pairs and look one up. Returns ``(x: [batch, n_pairs + n_queries, n_keys +
+    n_values]`` float32, ``y: [batch, n_pairs + n_queries]`` the values' classes, 0 where nothing
+    is asked, ``mask``: 1 at the queries). Traceable.
+    """
+    x, y, mask = mqar(key, batch, n_pairs, n_queries, n_keys, n_values)
+    keys, values, queries = x[:, 0 : 2 * n_pairs : 2], x[:, 1 : 2 * n_pairs : 2] - n_keys, x[:, 2 * n_pairs :]
+    pairs = jnp.concatenate([jax.nn.one_hot(keys, n_keys), jax.nn.one_hot(values, n_values)], axis=-1)
+    asked = jnp.concatenate([jax.nn.one_hot(queries, n_keys), jnp.zeros((batch, n_queries, n_values))], axis=-1)
+    return jnp.concatenate([pairs, asked], axis=1), y[:, n_pairs:], mask[:, n_pairs:]
