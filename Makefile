@@ -65,7 +65,7 @@ sysdeps:
 # processes (pytest-xdist, --dist loadfile): a file's tests (a notebook's cells) run in order on one
 # worker, and the book and PDF tests share one PDF build (tests/conftest.py). The costliest files go
 # first, in the order of their times under that load in a clean run (longest first, so that no long
-# one starts last and the two workers end together; the book's tests after five chapters, when the
+# one starts last and the two workers end together; the book's tests after six chapters, when the
 # background install of chromium and TeX Live has long finished), then the others, named one by one
 # (pytest 9 collects a folder named beside one of its files in the folder's order). The Colab path
 # with the declared lower bounds (tests marked lower_bounds, 2 minutes of a worker's time) runs in
@@ -75,7 +75,7 @@ sysdeps:
 # times in _build/test-report.xml are then times under that shared load (benchmarks/chapters.py says so).
 TEST_WORKERS ?= 2
 COSTLIEST := book/transformers.ipynb book/seq2seq.ipynb book/lstm.ipynb book/vanishing_gradient.ipynb \
-  book/word_embedding.ipynb tests/test_book.py book/ntm.ipynb book/recurrence.ipynb book/modern_rnns.ipynb \
+  book/modern_rnns.ipynb book/word_embedding.ipynb tests/test_book.py book/ntm.ipynb book/recurrence.ipynb \
   tests/test_colab_path.py book/scaling.ipynb tests/test_seq2seq.py
 TEST_FILES := $(COSTLIEST) $(filter-out $(COSTLIEST),$(wildcard book/*.ipynb) $(wildcard tests/test_*.py))
 test:
