@@ -71,8 +71,10 @@ sysdeps:
 # with the declared lower bounds (tests marked lower_bounds, 2 minutes of a worker's time) runs in
 # `make colab`, beside the Colab replica, whose versions are the lower bounds of jax and flax; `make
 # test` keeps the replica's install cells and imports. Two workers on 2 cores take about 0.65x the
-# time of one, because a chapter's small matrices keep XLA's second thread mostly idle; the chapter
-# times in _build/test-report.xml are then times under that shared load (benchmarks/chapters.py says so).
+# time of one, because a chapter's small matrices keep XLA's second thread mostly idle; each worker is
+# pinned to its own core (tests/conftest.py, pin_worker: 10% less time than two workers sharing both
+# cores, measured), and the chapter times in _build/test-report.xml are then times on one core beside
+# another busy one (benchmarks/chapters.py says so).
 TEST_WORKERS ?= 2
 COSTLIEST := book/transformers.ipynb book/seq2seq.ipynb book/lstm.ipynb book/vanishing_gradient.ipynb \
   book/modern_rnns.ipynb book/word_embedding.ipynb tests/test_book.py book/ntm.ipynb book/recurrence.ipynb \

@@ -23,6 +23,33 @@ import pytest
 # RNNBOOK_TEST_OPTIMIZE=1 keeps them here too.
 jax.config.update("jax_disable_most_optimizations", os.environ.get("RNNBOOK_TEST_OPTIMIZE") != "1")
 
+
+def pin_worker() -> set[int] | None:
+    """Pin this pytest-xdist worker, and the kernels and subprocesses it starts, to its own share of the cores.
+
+    With `make test`'s two workers on a 2-core machine, each XLA process otherwise spreads its threads
+    over both cores and the two contend for them: two chapters run side by side (recurrence and ntm
+    under nbval) took 411 and 433 s of the workers' time unpinned against 371 and 386 s with each on
+    its own core (10-11% less, two rounds on an AMD EPYC). Worker i gets cores i, i + n, i + 2n, ... of
+    the n workers; nothing changes outside xdist, with more workers than cores, or with
+    RNNBOOK_PIN_WORKERS=0. Called at import, before JAX starts its thread pools (later threads inherit
+    the mask)."""
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if not (worker.startswith("gw") and count.isdigit()) or os.environ.get("RNNBOOK_PIN_WORKERS") == "0":
+        return None
+    if not hasattr(os, "sched_setaffinity"):  # Linux only
+        return None
+    cores, n, i = sorted(CORES), int(count), int(worker[2:])
+    if n > len(cores) or n < 2:
+        return None
+    mine = set(cores[i % n :: n])
+    os.sched_setaffinity(0, mine)
+    return mine
+
+
+CORES = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set()  # before pinning
+PINNED = pin_worker()
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PDF_TOOLS = ["xelatex", "latexmk", "rsvg-convert", "pdftotext", "pdftoppm"]
 # The optional peers a test compares with, by marker: `@pytest.mark.torch` skips that test alone, with

@@ -145,3 +145,22 @@ def test_ruff_lint_and_format_are_clean():
     hooks = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())["repos"][0]["hooks"]
     assert {h["id"] for h in hooks} == {"ruff-check", "ruff-format"}
     assert all(h["additional_dependencies"] == [f"ruff=={pinned}"] for h in hooks)
+
+
+def test_xdist_workers_each_run_on_their_own_cores():
+    """`make test`'s workers each keep to their own cores (tests/conftest.py, pin_worker), and so do
+    the kernels and programs they start."""
+    import conftest
+
+    count = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if count is None or not 2 <= int(count) <= len(conftest.CORES) or os.environ.get("RNNBOOK_PIN_WORKERS") == "0":
+        assert conftest.PINNED is None  # not under xdist with a core per worker: nothing pinned
+        return
+    assert conftest.PINNED and os.sched_getaffinity(0) == conftest.PINNED
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(sorted(os.sched_getaffinity(0)))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert child.stdout.strip() == str(sorted(conftest.PINNED))
