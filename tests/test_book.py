@@ -163,7 +163,6 @@ def test_chapter_ends_with_exercises(nb_path):
 UNSOLVED = {
     "seq2seq": {2},
     "ntm": {4, 5, 6},
-    "transformers": {3, 4, 7},
     "modern_rnns": {5},
 }
 
