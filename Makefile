@@ -80,13 +80,16 @@ COSTLIEST := book/transformers.ipynb book/seq2seq.ipynb book/lstm.ipynb book/van
   book/modern_rnns.ipynb book/word_embedding.ipynb tests/test_book.py book/ntm.ipynb book/recurrence.ipynb \
   tests/test_colab_path.py book/scaling.ipynb tests/test_seq2seq.py
 TEST_FILES := $(COSTLIEST) $(filter-out $(COSTLIEST),$(wildcard book/*.ipynb) $(wildcard tests/test_*.py))
+# nbval waits 300 s, not its default 60, for a chapter's kernel to start: in a clean clone (2026-12-06) one
+# kernel, started while the environment's system packages installed beside it, missed the 60 s and
+# all 34 cells of its chapter errored; the same chapter passed on its own.
 test:
 	@mkdir -p _build && rm -f $(SYSDEPS_DONE)
 	@( $(MAKE) --no-print-directory sysdeps; echo $$? > $(SYSDEPS_DONE).tmp; mv $(SYSDEPS_DONE).tmp $(SYSDEPS_DONE) ) \
 	  > _build/sysdeps.log 2>&1 &
 	@$(MAKE) --no-print-directory -j2 $(STAMP) actionlint
 	RNNBOOK_SYSDEPS_DONE=$(SYSDEPS_DONE) $(PY) -m pytest $(TEST_FILES) -m "not lower_bounds" --nbval --nbval-current-env \
-	  --nbval-cell-timeout=900 --durations=15 -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder \
+	  --nbval-cell-timeout=900 --nbval-kernel-startup-timeout=300 --durations=15 -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder \
 	  --junitxml=_build/test-report.xml $(PYTEST_ARGS)
 
 # The unit tier: every test not marked slow (training), book (the built book, the repository) or colab,
@@ -104,7 +107,7 @@ unit: $(STAMP)
 # `make test` checks that they are stored executed, quote their exercises and render (tests/test_book.py).
 COMPANIONS := $(wildcard book/solutions/*.ipynb)
 solutions: $(STAMP)
-	$(PY) -m pytest $(COMPANIONS) --nbval --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider \
+	$(PY) -m pytest $(COMPANIONS) --nbval --nbval-current-env --nbval-cell-timeout=900 --nbval-kernel-startup-timeout=300 -p no:cacheprovider \
 	  --durations=10 -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 figures: $(STAMP)
