@@ -65,6 +65,22 @@ def test_sharpening():
     assert sharp[0, 2] > 0.7 and abs(sharp.sum() - 1) < 1e-6
 
 
+
+def test_sharpening_has_a_finite_gradient_where_every_power_underflows():
+    """An even weighting over 32 slots raised to gamma = 21 (the largest a trained head can emit: 1 +
+    softplus(20)) sums to about 1e-30; w^gamma / sum(w^gamma) computed as written has a NaN gradient
+    there (the backward divides by the sum squared). The gradient must be finite and the value even."""
+    w = jnp.full((2, 32), 1 / 32).at[1, 3].add(1e-3)
+    gamma = jnp.array([21.0, 21.0])
+    position = jnp.arange(32.0)
+    grads = jax.grad(lambda w, g: (ntm.sharpen(w, g) * position).sum(), argnums=(0, 1))(w, gamma)
+    assert all(np.all(np.isfinite(np.asarray(a))) for a in grads)
+    np.testing.assert_allclose(ntm.sharpen(w, gamma)[0], 1 / 32, rtol=1e-5)
+    # and the power form's value where it is representable: 0.2^21 / (0.2^21 + 0.8^21) etc.
+    w = jnp.array([[0.2, 0.8], [0.5, 0.5]])
+    expected = np.asarray(w, np.float64) ** 21 / np.sum(np.asarray(w, np.float64) ** 21, -1, keepdims=True)
+    np.testing.assert_allclose(ntm.sharpen(w, jnp.array([21.0, 21.0])), expected, rtol=1e-5, atol=1e-30)
+
 def test_erase_with_one_clears_exactly_that_row_and_write_then_read_returns_it():
     memory = jnp.arange(12.0).reshape(1, 4, 3) + 1
     w = jnp.array([[0.0, 1.0, 0.0, 0.0]])

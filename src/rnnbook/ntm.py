@@ -141,11 +141,17 @@ def shift(w: Array, s: Array, shifts: tuple[int, ...] = SHIFTS) -> Array:
 
 def sharpen(w: Array, gamma: Array) -> Array:
     """Sharpening (3.4): ``w^gamma / sum(w^gamma)``, ``gamma [B] >= 1``, undoing the shift's blur.
-    ``w [B, N]`` -> ``[B, N]``."""
+    ``w [B, N]`` -> ``[B, N]``.
+
+    Computed as ``softmax(gamma * log w)``, the same numbers: the power form's gradient is NaN where
+    every ``w_i^gamma`` is tiny (an even weighting over 32 slots raised to ``gamma = 21``, the largest
+    the trained heads can emit, sums to about 1e-30, and its backward divides by that sum squared,
+    which overflows float32); a run of the repeat-copy task (worked solutions, NTM exercise 4) hit it
+    after 4250 steps. The softmax subtracts the largest exponent first and stays finite.
+    """
     batch, _ = _weights(w, "w", None, None)
     _per_row(gamma, "gamma", batch, low=1.0)
-    w = (w + EPS) ** gamma[:, None]
-    return w / jnp.sum(w, axis=-1, keepdims=True)
+    return jax.nn.softmax(gamma[:, None] * jnp.log(w + EPS), axis=-1)
 
 
 def address(memory: Array, w_prev: Array, key: Key, beta: Array, g: Array, s: Array, gamma: Array) -> Array:
