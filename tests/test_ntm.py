@@ -65,7 +65,6 @@ def test_sharpening():
     assert sharp[0, 2] > 0.7 and abs(sharp.sum() - 1) < 1e-6
 
 
-
 def test_sharpening_has_a_finite_gradient_where_every_power_underflows():
     """An even weighting over 32 slots raised to gamma = 21 (the largest a trained head can emit: 1 +
     softplus(20)) sums to about 1e-30; w^gamma / sum(w^gamma) computed as written has a NaN gradient
@@ -80,6 +79,7 @@ def test_sharpening_has_a_finite_gradient_where_every_power_underflows():
     w = jnp.array([[0.2, 0.8], [0.5, 0.5]])
     expected = np.asarray(w, np.float64) ** 21 / np.sum(np.asarray(w, np.float64) ** 21, -1, keepdims=True)
     np.testing.assert_allclose(ntm.sharpen(w, jnp.array([21.0, 21.0])), expected, rtol=1e-5, atol=1e-30)
+
 
 def test_erase_with_one_clears_exactly_that_row_and_write_then_read_returns_it():
     memory = jnp.arange(12.0).reshape(1, 4, 3) + 1
