@@ -4,6 +4,10 @@ The public API is each module's ``__all__``; modules are imported on demand (``f
 lstm``). Start with :mod:`rnnbook.cells`, the contract every recurrent cell follows.
 """
 
+from rnnbook import _xla
+
+_xla.configure()  # XLA's flags for the book, before JAX starts (rnnbook._xla says which and why)
+
 __version__ = "0.1.0"
 
 __all__ = [
