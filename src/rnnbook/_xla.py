@@ -8,10 +8,11 @@ is the one place that reaches them all, their companion pages and the benchmarks
 The one setting, chosen by ``benchmarks/xla_flags.py`` (Performance appendix, "XLA's CPU flags"):
 
 * ``--xla_backend_optimization_level=1``: LLVM optimises the code XLA generates for the CPU at
-  its level 1 instead of 3. On the chapters' own training programs it compiled 13-25% faster for
-  the same time per step, and it left the LSTM chapter's printed results unchanged to the last
-  digit (the chapter took 365 s instead of 404 s, measured side by side). Matrix products are
-  library calls that LLVM does not compile, which is why the lower level costs nothing at run time
+  its level 1 instead of 3. On the chapters' own training programs it compiled 10-28% faster with
+  steps within the spread of the rounds (an earlier round on an AMD EPYC measured one program's
+  step 11% slower), and it left the LSTM chapter's printed results unchanged to the last digit
+  (the chapter took 365 s instead of 404 s, measured side by side). Matrix products are library
+  calls that LLVM does not compile, which is why the lower level costs little at run time
   here. JAX's own ``jax_optimization_level`` does not reach XLA's CPU compiler (measured: the same
   compile time), hence the environment variable.
 
