@@ -161,9 +161,7 @@ def test_chapter_ends_with_exercises(nb_path):
 # The exercises that have no worked solution yet, by notebook: the list may only shrink (a solution
 # added and not removed from here fails the test below, as does a solution lost).
 UNSOLVED = {
-    "seq2seq": {2},
     "ntm": {6},
-    "modern_rnns": {5},
 }
 
 
