@@ -149,11 +149,11 @@ def test_sgd_step_adds_alpha_times_the_gradient_of_the_log_likelihood(kind, shar
     mask = jnp.asarray(rng.integers(0, 2, (B, 4)).astype(np.float32)).at[:, 0].set(1.0)
     w = jnp.ones(B)
     batch = (centres, contexts, w) if kind == "skip-gram" else (ctx, mask, centres, w)
-    step = w2v._sgd_step(kind, V, D, B, lambda k: batch, K, shared, noise_table)
-    key = jax.random.key(3)
-    new, loss = step(table, key, alpha)
-    # the noise words the step read, drawn as the step draws them
-    neg = noise_table[jax.random.randint(jax.random.split(key)[1], (B, K) if shared is None else (shared,), 0, 64)]
+    step = w2v._sgd_step(kind, V, D, B, lambda bits: batch, K, shared, noise_table)
+    bits = jax.random.bits(jax.random.key(3), (w2v._bits_per_step(kind, B, K, shared),), jnp.uint32)
+    new, loss = step(table, bits, alpha)
+    # the noise words the step read: the top 6 bits of each word after the batch's 2 B index the 64 entries
+    neg = noise_table[(np.asarray(bits[2 * B :]) >> 26).reshape((B, K) if shared is None else (shared,))]
 
     def log_likelihood(t, h=None):
         v, u = t[:V], t[V:]
@@ -185,6 +185,41 @@ def test_noise_table_holds_each_word_in_proportion_to_its_noise_probability():
     assert share[0] == 0 and share[5] == 0, "words of probability 0 are never drawn"
     with pytest.raises(ValueError, match="probability distribution"):
         w2v.noise_table(np.array([0.5, 0.2]))
+
+
+def test_uniform_index_is_uniform_and_in_range():
+    bits = jax.random.bits(jax.random.key(0), (60_000,), jnp.uint32)
+    for size in (1, 8, 30, 1000):
+        idx = np.asarray(w2v._uniform_index(bits, size))
+        assert idx.min() >= 0 and idx.max() == size - 1
+        share = np.bincount(idx, minlength=size) / idx.size
+        assert np.all(np.abs(share - 1 / size) < 5 * np.sqrt(1 / size / idx.size)), size
+
+
+@pytest.mark.parametrize("window", [1, 3, 5])
+def test_examples_drawn_from_bits_follow_the_dynamic_window(window):
+    """train_sgd's examples from random words: positions uniform over the first n words (margins of
+    `window`), a skip-gram context at distance d with probability offset_distribution(window)[d - 1]
+    on either side, CBOW's window uniform in 1..window."""
+    B, n = 100_000, 50
+    corpus = jnp.arange(200)  # the word is its position; words past n are never read
+    bits = jax.random.bits(jax.random.key(window), (2, B), jnp.uint32)
+    centres, contexts, w = (np.asarray(a) for a in w2v._draw_examples("skip-gram", bits, corpus, jnp.int32(n), window))
+    assert np.all(w == 1) and centres.min() == window and centres.max() == n - window - 1
+    counts = np.bincount(centres - window, minlength=n - 2 * window)
+    assert counts.min() > 0.85 * B / (n - 2 * window) and counts.max() < 1.15 * B / (n - 2 * window)
+    offset = contexts - centres
+    assert np.all((np.abs(offset) >= 1) & (np.abs(offset) <= window))
+    share = np.bincount(np.abs(offset), minlength=window + 1)[1:] / B
+    np.testing.assert_allclose(share, w2v.offset_distribution(window), atol=0.01)
+    assert abs(np.mean(offset > 0) - 0.5) < 0.01
+    ctx, mask, centres, w = (np.asarray(a) for a in w2v._draw_examples("CBOW", bits, corpus, jnp.int32(n), window))
+    np.testing.assert_array_equal(
+        ctx - centres[:, None], np.r_[np.arange(-window, 0), np.arange(1, window + 1)][None].repeat(B, 0)
+    )
+    widths = mask.sum(1) / 2  # the dynamic window b: the b nearest words on each side
+    assert set(np.unique(widths)) == set(range(1, window + 1))
+    np.testing.assert_allclose(np.bincount(widths.astype(int))[1:] / B, 1 / window, atol=0.01)
 
 
 def planted_corpus():

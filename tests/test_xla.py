@@ -60,3 +60,24 @@ def test_configure_adds_each_book_flag_once(flags):
     environ = {"XLA_FLAGS": flags} if flags else {}
     once = _xla.configure(environ)
     assert _xla.configure(environ) == once == f"{flags} {LEVEL}=1".strip()
+
+
+def test_program_options_reach_one_program_only():
+    """word2vec's trainer compiles without XLA's YNNPACK fusions (an option of its jit, not a flag of the
+    process): a row reduction like its scores is handed to YNNPACK by default and not with the options."""
+    import jax
+    import jax.numpy as jnp
+
+    options = _xla.program_options("word2vec")
+    assert options == {"xla_cpu_experimental_ynn_fusion_type": ""}  # the CPU's jaxlib knows the option
+    assert _xla.program_options("word2vec", {"RNNBOOK_XLA_DEFAULTS": "0"}) is None
+    with pytest.raises(ValueError, match="no compiler options.*'lstm'"):
+        _xla.program_options("lstm")
+    a = jnp.ones((512, 100))
+
+    def scores(a, b):
+        return jnp.sum(a * b, -1)
+
+    default = jax.jit(scores).lower(a, a).compile().as_text()
+    without = jax.jit(scores, compiler_options=options).lower(a, a).compile().as_text()
+    assert "ynn" in default and "ynn" not in without

@@ -16,6 +16,14 @@ The one setting, chosen by ``benchmarks/xla_flags.py`` (Performance appendix, "X
   here. JAX's own ``jax_optimization_level`` does not reach XLA's CPU compiler (measured: the same
   compile time), hence the environment variable.
 
+One program also compiles with options of its own (:func:`program_options`, passed to its
+``jax.jit(..., compiler_options=...)``, which reach that program only): word2vec's sparse SGD
+trainer switches off XLA's YNNPACK fusions (``xla_cpu_experimental_ynn_fusion_type`` empty), which
+hand its small row reductions to a library call that is slower than XLA's own loops here (the
+per-pair step 0.46 -> 0.33 ms on an AMD EPYC, measured interleaved in one process). The same
+setting for the whole process slowed the Transformer's step by a fifth (the Performance appendix),
+which is why it is one program's option and not a flag.
+
 Nothing is changed when the flag is already in ``XLA_FLAGS`` (yours wins), when
 ``RNNBOOK_XLA_DEFAULTS=0`` (the benchmark that compares flags sets it, to time each flag alone), or
 when an accelerator plugin for JAX is installed (on a GPU or TPU the same flag would lower the
@@ -26,12 +34,16 @@ variable then reaches only the processes it starts.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 
-__all__ = ["BOOK_FLAGS", "book_flags_apply", "configure"]
+__all__ = ["BOOK_FLAGS", "PROGRAM_OPTIONS", "book_flags_apply", "configure", "program_options"]
 
 BOOK_FLAGS = ("--xla_backend_optimization_level=1",)
+
+# Compiler options of single programs, on the CPU (see the module's docstring): name -> options.
+PROGRAM_OPTIONS = {"word2vec": {"xla_cpu_experimental_ynn_fusion_type": ""}}
 
 
 def book_flags_apply(environ=os.environ) -> bool:
@@ -51,3 +63,29 @@ def configure(environ=os.environ) -> str:
                 flags = f"{flags} {flag}".strip()
         environ["XLA_FLAGS"] = flags
     return flags
+
+
+def program_options(name: str, environ=os.environ) -> dict | None:
+    """The compiler options of program ``name`` (:data:`PROGRAM_OPTIONS`) for ``jax.jit(...,
+    compiler_options=...)``, or ``None``: off the CPU, under ``RNNBOOK_XLA_DEFAULTS=0``, or where this
+    jaxlib does not know an option (an older one, as Colab's may be: checked once by compiling a
+    one-line program with them)."""
+    if name not in PROGRAM_OPTIONS:
+        raise ValueError(f"no compiler options are defined for program {name!r}; known: {sorted(PROGRAM_OPTIONS)}")
+    if environ.get("RNNBOOK_XLA_DEFAULTS", "1") == "0":
+        return None
+    return _supported(name)
+
+
+@functools.cache
+def _supported(name: str) -> dict | None:
+    import jax
+
+    if jax.default_backend() != "cpu":
+        return None
+    options = dict(PROGRAM_OPTIONS[name])
+    try:
+        jax.jit(lambda x: x + 1, compiler_options=options).lower(1.0).compile()
+    except Exception:  # an option this XLA does not know: compile with its defaults
+        return None
+    return options

@@ -38,6 +38,7 @@ import numpy as np
 import scipy.sparse
 from scipy.stats import spearmanr
 
+from . import _xla
 from ._checks import check_finite, check_ids, check_int_range, check_key, check_positive_int, check_shape, concrete
 from ._types import Array, ArrayLike, Key, Params, PyTree
 from .train import progress as show_progress
@@ -329,12 +330,60 @@ class SGDHistory:
     examples: int = 0
 
 
+def _uniform_index(bits: Array, size: int) -> Array:
+    """Indices in ``[0, size)`` from uniform 32-bit words: the top ``log2(size)`` bits where ``size`` is a
+    power of two (exactly uniform), else ``bits % size`` (uniform to within ``size / 2**32``)."""
+    if size & (size - 1) == 0:
+        return (
+            (bits >> (32 - (size.bit_length() - 1))).astype(jnp.int32) if size > 1 else jnp.zeros_like(bits, jnp.int32)
+        )
+    return (bits % jnp.uint32(size)).astype(jnp.int32)
+
+
+def _bits_per_step(kind: str, batch: int, negatives: int, shared: int | None) -> int:
+    """The 32-bit random words one step of :func:`train_sgd` reads: two per example (its position in
+    the text; its context offset and side, or CBOW's window), then one per noise word."""
+    return 2 * batch + (batch * negatives if shared is None else shared)
+
+
+def _draw_examples(kind: str, bits: Array, corpus: Array, n: Array, window: int) -> tuple:
+    """A step's examples from ``bits [2, batch]`` (uniform 32-bit words) and the first ``n`` words of
+    ``corpus``: skip-gram ``(centres, contexts, weights)``, CBOW ``(context ids [B, 2W], mask, centres,
+    weights)``, weights all 1. Positions are uniform over ``[window, n - window)`` (``bits % span``: the
+    bias, ``span / 2**32``, is below 1e-3 for texts under 4 million words); a skip-gram context lies at
+    distance ``d`` with probability ``(window - d + 1) / sum`` on either side (word2vec's dynamic
+    window), read exactly from a table of ``window (window + 1)`` entries; CBOW's window is uniform in
+    ``1..window``. Integer arithmetic on one draw of bits, where ``jax.random.randint`` and ``choice``
+    each run a generator of their own (on the CPU a loop each, about a quarter of a step's time)."""
+    batch = bits.shape[1]
+    span = jnp.maximum(n - 2 * window, 1).astype(jnp.uint32)
+    pos = window + (bits[0] % span).astype(jnp.int32)
+    ones = jnp.ones(batch, jnp.float32)
+    if kind == "skip-gram":
+        # entry r of [1 x window, 2 x (window - 1), ..., window x 1]: distance d appears window - d + 1 times
+        table = np.repeat(np.arange(1, window + 1), np.arange(window, 0, -1))
+        r = _uniform_index(bits[1], 2 * len(table))
+        d = jnp.asarray(np.r_[table, table], jnp.int32)[r]
+        side = jnp.where(r < len(table), 1, -1)
+        return corpus[pos], corpus[pos + side * d], ones
+    around = jnp.concatenate([-jnp.arange(window, 0, -1), jnp.arange(1, window + 1)])
+    b = 1 + _uniform_index(bits[1], window)[:, None]  # the dynamic window, per example
+    return (
+        corpus[pos[:, None] + around[None, :]],
+        (jnp.abs(around)[None, :] <= b).astype(jnp.float32),
+        corpus[pos],
+        ones,
+    )
+
+
 def _sgd_step(kind: str, V: int, dim: int, batch: int, sample, negatives: int, shared: int | None, noise_table: Array):
     """One SGD step on the stacked table ``[2V, dim]`` (input vectors, then output vectors): draw a
     batch, gather the rows it touches, compute the gradient of the negative-sampling log-likelihood
-    of each row by hand, and add ``alpha`` times it back with one scatter. Noise words are read from
-    ``noise_table`` at uniform positions (the reference code's unigram table). Returns
-    ``step(table, key, alpha, *text) -> (table, loss)``; ``sample(key, *text)`` draws the batch."""
+    of each row by hand, and add ``alpha`` times it back with one scatter. Returns
+    ``step(table, bits, alpha, *text) -> (table, loss)``, where ``bits`` holds the step's
+    :func:`_bits_per_step` uniform 32-bit words: ``sample(bits[:2 * batch].reshape(2, batch), *text)``
+    draws the batch, and each later word picks a noise word from ``noise_table`` at a uniform position
+    (the reference code's unigram table)."""
 
     def gradients(h, u_pos, u_neg, w):
         """``h [B, D]`` (centre vector or context mean), ``u_pos [B, D]``; ``u_neg [B, k, D]`` per pair or
@@ -357,11 +406,10 @@ def _sgd_step(kind: str, V: int, dim: int, batch: int, sample, negatives: int, s
             du_neg = g_neg.T @ h  # [S, D]: the shared noise words' gradients are one matrix product
         return dh, g_pos[:, None] * h, du_neg, loss / jnp.maximum(jnp.sum(w), 1e-8)
 
-    def step(table, key, alpha, *text):
-        k_batch, k_noise = jax.random.split(key)
-        drawn = sample(k_batch, *text)
+    def step(table, bits, alpha, *text):
+        drawn = sample(bits[: 2 * batch].reshape(2, batch), *text)
         shape = (batch, negatives) if shared is None else (shared,)
-        neg = noise_table[jax.random.randint(k_noise, shape, 0, noise_table.shape[0])]
+        neg = noise_table[_uniform_index(bits[2 * batch :], noise_table.shape[0]).reshape(shape)]
         w = drawn[-1]
         if kind == "skip-gram":
             centres, contexts = drawn[0], drawn[1]
@@ -430,13 +478,15 @@ def train_sgd(
     gensim, the text is first subsampled (each word kept with probability ``keep``, ``<UNK>``
     dropped; a fresh draw for every call of ``steps_per_call`` steps), so that windows reach past the
     dropped words; a step then draws ``batch`` examples from it (the dynamic window: skip-gram pairs
-    as :func:`sample_skipgram` draws them, CBOW windows as :func:`sample_cbow`), gathers the rows they
+    as :func:`sample_skipgram` draws them, CBOW windows as :func:`sample_cbow`, here by integer
+    arithmetic on random words that one generator call draws for all the call's steps), gathers the rows they
     touch in one gather, computes each row's gradient of the negative-sampling log-likelihood by
     hand, and adds ``alpha`` times it back in one
     scatter: only those rows change, where Adam on the dense tables moves all ``2 V dim`` numbers
     every step. ``alpha`` falls linearly to ``min_alpha`` over the ``steps``, as in gensim.
     ``steps_per_call`` steps run in one ``lax.scan`` inside one ``jit`` whose table is donated
-    (updated in place).
+    (updated in place), compiled on the CPU without XLA's YNNPACK fusions
+    (:func:`rnnbook._xla.program_options`).
 
     ``shared_negatives``: ``None`` draws ``negatives`` noise words for every example (the reference
     scheme); an integer ``S`` draws ``S`` noise words per step, shared by the whole batch, each
@@ -461,28 +511,15 @@ def train_sgd(
     ids, keep, noise = jnp.asarray(ids), jnp.asarray(keep, jnp.float32), jnp.asarray(noise, jnp.float32)
     _check_sampler(key, ids, batch, window, keep, noise, negatives)
     V = keep.shape[0]
-    offsets = jnp.asarray(offset_distribution(window))
-    around = jnp.concatenate([-jnp.arange(window, 0, -1), jnp.arange(1, window + 1)])  # CBOW's window
 
-    def sample(k, corpus, n):
+    def sample(bits, corpus, n):
         """``batch`` examples from the first ``n`` words of ``corpus`` (the subsampled text), weight 1 each."""
-        k_pos, k_off, k_side = jax.random.split(k, 3)
-        pos = jax.random.randint(k_pos, (batch,), window, jnp.maximum(n - window, window + 1))
-        ones = jnp.ones(batch, jnp.float32)
-        if kind == "skip-gram":  # a context at distance d with probability ~ (window - d + 1): the dynamic window
-            d = 1 + jax.random.choice(k_off, window, (batch,), p=offsets)
-            side = jnp.where(jax.random.bernoulli(k_side, 0.5, (batch,)), 1, -1)
-            return corpus[pos], corpus[pos + side * d], ones
-        b = jax.random.randint(k_off, (batch, 1), 1, window + 1)  # CBOW: the dynamic window, drawn per example
-        return (
-            corpus[pos[:, None] + around[None, :]],
-            (jnp.abs(around)[None, :] <= b).astype(jnp.float32),
-            corpus[pos],
-            ones,
-        )
+        return _draw_examples(kind, bits, corpus, n, window)
 
     step = _sgd_step(kind, V, dim, batch, sample, negatives, shared_negatives, noise_table(noise))
     keep_token = keep[ids] * (ids > 0)  # <UNK> is dropped, as out-of-vocabulary words are in gensim
+
+    per_step = _bits_per_step(kind, batch, negatives, shared_negatives)
 
     def run(table, key, first):
         # A fresh subsample of the text for every call (gensim draws one per epoch): frequent words are
@@ -491,15 +528,19 @@ def train_sgd(
         kept = jax.random.uniform(k_sub, ids.shape) < keep_token
         n = jnp.sum(kept)
         corpus = ids[jnp.nonzero(kept, size=ids.shape[0], fill_value=0)[0]]
+        # Every random word the call's steps read, in one draw (one generator call, not several per step).
+        bits = jax.random.bits(k_steps, (steps_per_call, per_step), jnp.uint32)
 
-        def body(table, t):
+        def body(table, inputs):
+            t, step_bits = inputs
             a = alpha - (alpha - min_alpha) * (first + t) / steps
             a = jnp.where(first + t < steps, a, 0.0)  # steps past `steps` (the last call's rest) change nothing
-            return step(table, jax.random.fold_in(k_steps, t), a, corpus, n)
+            return step(table, step_bits, a, corpus, n)
 
-        return jax.lax.scan(body, table, jnp.arange(steps_per_call))
+        return jax.lax.scan(body, table, (jnp.arange(steps_per_call), bits))
 
-    run = jax.jit(run, donate_argnums=0)
+    # XLA's YNNPACK fusions off for this program (rnnbook._xla.program_options says why; None elsewhere)
+    run = jax.jit(run, donate_argnums=0, compiler_options=_xla.program_options("word2vec"))
     k_init, k_train = jax.random.split(key)
     p = init_word2vec(k_init, V, dim)
     table = jnp.concatenate([p["in"], p["out"]])
