@@ -267,6 +267,14 @@ def test_train_sgd_learns_a_planted_structure(kind, shared):
     np.testing.assert_array_equal(again["in"], params["in"])  # a key fixes the run
 
 
+def test_train_sgd_raises_when_training_diverges():
+    """A run that blows up raises, even where its last loss is finite (far too large a rate here)."""
+    ids, keep, noise = planted_corpus()
+    with pytest.raises(FloatingPointError, match="diverged.*lower `alpha`"):
+        w2v.train_sgd(jax.random.key(0), ids, keep, noise, dim=8, window=2, steps=400, batch=512, alpha=50.0,
+                      steps_per_call=100, progress=False)  # fmt: skip
+
+
 def test_train_sgd_rejects_bad_settings():
     ids, keep, noise = planted_corpus()
     train_sgd = lambda **kw: w2v.train_sgd(jax.random.key(0), ids, keep, noise, steps=1, progress=False, **kw)

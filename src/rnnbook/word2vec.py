@@ -555,8 +555,14 @@ def train_sgd(
     table.block_until_ready()
     history.seconds = time.perf_counter() - start
     history.examples = steps * batch
-    if not np.isfinite(history.loss[-1]):
-        raise FloatingPointError(f"word2vec training diverged (loss {history.loss[-1]}): lower `alpha`")
+    # Diverged: a loss that is not finite, or ten times that of all-zero vectors, (1 + k) log 2 per
+    # example, at any call (a run can blow up and still end on a finite, if enormous, loss).
+    losses = np.asarray(history.loss)
+    if not np.all(np.isfinite(losses)) or losses.max() > 10 * (1 + negatives) * np.log(2):
+        raise FloatingPointError(
+            f"word2vec training diverged (mean loss of the calls up to {losses.max():.3g}, from "
+            f"{losses[0]:.3g} in the first; {(1 + negatives) * np.log(2):.2f} at zero vectors): lower `alpha`"
+        )
     return {"in": table[:V], "out": table[V:]}, history
 
 
