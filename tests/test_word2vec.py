@@ -187,6 +187,28 @@ def test_noise_table_holds_each_word_in_proportion_to_its_noise_probability():
         w2v.noise_table(np.array([0.5, 0.2]))
 
 
+def test_random_words_are_uniform_distinct_and_unrelated_across_seeds():
+    """train_sgd's random words (a keyed hash of a counter): every byte of a word uniform, distinct
+    words for distinct counters, consecutive words uncorrelated, and the streams of two seeds unrelated
+    (the same counters, bits agreeing half the time); seed 0 is not a stream of zeros."""
+    n = 1 << 18
+    counter = jnp.arange(n, dtype=jnp.uint32)
+    a = np.asarray(w2v._random_words(jnp.uint32(1234), counter))
+    b = np.asarray(w2v._random_words(jnp.uint32(1235), counter))
+    assert len(np.unique(a)) == n
+    for byte in range(4):  # chi-square over the 256 values of each byte: mean 255, sd 22.6
+        counts = np.bincount((a >> (8 * byte)) & 255, minlength=256)
+        chi2 = np.sum((counts - n / 256) ** 2 / (n / 256))
+        assert chi2 < 255 + 6 * 22.6, (byte, chi2)
+    u = a / 2.0**32
+    assert abs(np.corrcoef(u[:-1], u[1:])[0, 1]) < 5 / np.sqrt(n)
+    assert abs(np.corrcoef(u, b / 2.0**32)[0, 1]) < 5 / np.sqrt(n)
+    agree = 32 - np.unpackbits((a ^ b).view(np.uint8)).sum() / n  # bits equal per word: 16 if unrelated
+    assert abs(agree - 16) < 0.05
+    zero = np.asarray(w2v._random_words(jnp.uint32(0), counter[1:1000]))
+    assert len(np.unique(zero)) == 999 and np.mean(zero / 2.0**32) == pytest.approx(0.5, abs=0.05)
+
+
 def test_uniform_index_is_uniform_and_in_range():
     bits = jax.random.bits(jax.random.key(0), (60_000,), jnp.uint32)
     for size in (1, 8, 30, 1000):
@@ -286,6 +308,8 @@ def test_train_sgd_rejects_bad_settings():
         train_sgd(alpha=0.01, min_alpha=0.1)
     with pytest.raises(ValueError, match="shared_negatives"):
         train_sgd(shared_negatives=0)
+    with pytest.raises(ValueError, match="steps_per_call.*2\\*\\*31"):  # the random words' int32 counters
+        train_sgd(batch=2**16, steps_per_call=10_000)
     with pytest.raises(ValueError, match="ids"):
         w2v.train_sgd(jax.random.key(0), np.r_[ids, 21], keep, noise, steps=1, progress=False)
 

@@ -340,6 +340,26 @@ def _uniform_index(bits: Array, size: int) -> Array:
     return (bits % jnp.uint32(size)).astype(jnp.int32)
 
 
+def _mix32(h: Array) -> Array:
+    """MurmurHash3's 32-bit finalizer (``fmix32``): a bijection of ``uint32`` in which every input
+    bit flips each output bit with probability close to 1/2."""
+    h = h ^ (h >> 16)
+    h = h * jnp.uint32(0x85EBCA6B)
+    h = h ^ (h >> 13)
+    h = h * jnp.uint32(0xC2B2AE35)
+    return h ^ (h >> 16)
+
+
+def _random_words(seed: Array, counter: Array) -> Array:
+    """Uniform 32-bit words, a keyed hash of ``counter`` (``uint32``): ``fmix32(fmix32(counter) ^ seed)``.
+    For one ``seed`` distinct counters give distinct words (a bijection), and different seeds give
+    unrelated streams. Ten integer operations a word, fused by XLA into the code that reads it, where
+    ``jax.random.bits`` (threefry, twenty rounds) costs about fifty times as much on the CPU; the
+    seeds themselves come from ``jax.random``. word2vec's reference code and gensim draw from a
+    64-bit linear congruential generator, which is weaker still."""
+    return _mix32(_mix32(counter.astype(jnp.uint32)) ^ seed)
+
+
 def _bits_per_step(kind: str, batch: int, negatives: int, shared: int | None) -> int:
     """The 32-bit random words one step of :func:`train_sgd` reads: two per example (its position in
     the text; its context offset and side, or CBOW's window), then one per noise word."""
@@ -353,7 +373,7 @@ def _draw_examples(kind: str, bits: Array, corpus: Array, n: Array, window: int)
     bias, ``span / 2**32``, is below 1e-3 for texts under 4 million words); a skip-gram context lies at
     distance ``d`` with probability ``(window - d + 1) / sum`` on either side (word2vec's dynamic
     window), read exactly from a table of ``window (window + 1)`` entries; CBOW's window is uniform in
-    ``1..window``. Integer arithmetic on one draw of bits, where ``jax.random.randint`` and ``choice``
+    ``1..window``. Integer arithmetic on the given bits, where ``jax.random.randint`` and ``choice``
     each run a generator of their own (on the CPU a loop each, about a quarter of a step's time)."""
     batch = bits.shape[1]
     span = jnp.maximum(n - 2 * window, 1).astype(jnp.uint32)
@@ -479,11 +499,11 @@ def train_sgd(
     dropped; a fresh draw for every call of ``steps_per_call`` steps), so that windows reach past the
     dropped words; a step then draws ``batch`` examples from it (the dynamic window: skip-gram pairs
     as :func:`sample_skipgram` draws them, CBOW windows as :func:`sample_cbow`, here by integer
-    arithmetic on random words that one generator call draws for all the call's steps), gathers the rows they
-    touch in one gather, computes each row's gradient of the negative-sampling log-likelihood by
-    hand, and adds ``alpha`` times it back in one
-    scatter: only those rows change, where Adam on the dense tables moves all ``2 V dim`` numbers
-    every step. ``alpha`` falls linearly to ``min_alpha`` over the ``steps``, as in gensim.
+    arithmetic on random 32-bit words, each a hash of its index and a seed that ``jax.random`` draws
+    for the call: :func:`_random_words`), gathers the rows they touch in one gather, computes each
+    row's gradient of the negative-sampling log-likelihood by hand, and adds ``alpha`` times it back
+    in one scatter: only those rows change, where Adam on the dense tables moves all ``2 V dim``
+    numbers every step. ``alpha`` falls linearly to ``min_alpha`` over the ``steps``, as in gensim.
     ``steps_per_call`` steps run in one ``lax.scan`` inside one ``jit`` whose table is donated
     (updated in place), compiled on the CPU without XLA's YNNPACK fusions
     (:func:`rnnbook._xla.program_options`).
@@ -520,24 +540,30 @@ def train_sgd(
     keep_token = keep[ids] * (ids > 0)  # <UNK> is dropped, as out-of-vocabulary words are in gensim
 
     per_step = _bits_per_step(kind, batch, negatives, shared_negatives)
+    if steps_per_call * per_step >= 2**31:  # the counters of a call's random words are int32
+        raise ValueError(
+            f"`steps_per_call` ({steps_per_call}) times the {per_step} random words a step reads must be below "
+            f"2**31: lower `steps_per_call`"
+        )
 
     def run(table, key, first):
+        # Two seeds for the call from jax.random; every random word the call reads is a hash of one
+        # of them and the word's index (_random_words), computed where it is used.
+        seed_sub, seed_steps = jax.random.bits(jax.random.fold_in(key, first), (2,), jnp.uint32)
         # A fresh subsample of the text for every call (gensim draws one per epoch): frequent words are
         # dropped with probability 1 - keep before windows are formed, so windows reach past them.
-        k_sub, k_steps = jax.random.split(jax.random.fold_in(key, first))
-        kept = jax.random.uniform(k_sub, ids.shape) < keep_token
+        u = (_random_words(seed_sub, jnp.arange(ids.shape[0])) >> 8).astype(jnp.float32) * 2.0**-24
+        kept = u < keep_token
         n = jnp.sum(kept)
         corpus = ids[jnp.nonzero(kept, size=ids.shape[0], fill_value=0)[0]]
-        # Every random word the call's steps read, in one draw (one generator call, not several per step).
-        bits = jax.random.bits(k_steps, (steps_per_call, per_step), jnp.uint32)
 
-        def body(table, inputs):
-            t, step_bits = inputs
+        def body(table, t):
             a = alpha - (alpha - min_alpha) * (first + t) / steps
             a = jnp.where(first + t < steps, a, 0.0)  # steps past `steps` (the last call's rest) change nothing
-            return step(table, step_bits, a, corpus, n)
+            bits = _random_words(seed_steps, t * per_step + jnp.arange(per_step))
+            return step(table, bits, a, corpus, n)
 
-        return jax.lax.scan(body, table, (jnp.arange(steps_per_call), bits))
+        return jax.lax.scan(body, table, jnp.arange(steps_per_call))
 
     # XLA's YNNPACK fusions off for this program (rnnbook._xla.program_options says why; None elsewhere)
     run = jax.jit(run, donate_argnums=0, compiler_options=_xla.program_options("word2vec"))
