@@ -11,9 +11,11 @@ for both sides. Ours is ``rnnbook.word2vec.train_sgd`` (the chapter's trainer) i
 step's 512 pairs, weighted 5/8 ("shared", Ji et al. 2016).
 
 The method (``common.py``): each thread count runs in its own process held to that many cores, with
-gensim's ``workers`` equal to it; at equal work (5 epochs) the three contenders run round by round,
-one round per seed, the order rotated every round; wall time includes JAX's compilation (the time
-a reader waits; gensim compiles nothing).
+gensim's ``workers`` equal to it and ours too (``train_sgd(..., workers=threads)``: with two, two
+calls of 250 steps at a time, each in a thread of its own on a copy of the table, their changes
+added together after each; one worker runs calls of 1000 steps); at equal work (5 epochs) the three
+contenders run round by round, one round per seed, the order rotated every round; wall time
+includes JAX's compilation (the time a reader waits; gensim compiles nothing).
 
 Work is counted in the same unit for both: **training pairs** (a centre word, one of its context
 words and 5 noise words). gensim, per epoch, takes every kept word of the corpus with each word of
@@ -109,7 +111,8 @@ def child(quick: bool, seeds: int) -> None:
             steps = int(round(epochs * pairs_per_epoch / BATCH))
             params, hist = w2v.train_sgd(jax.random.key(seed), ids, keep, noise, kind="skip-gram", dim=DIM,
                                          window=WINDOW, negatives=NEGATIVES, shared_negatives=shared, steps=steps,
-                                         batch=BATCH, alpha=ALPHA, min_alpha=MIN_ALPHA, progress=False)  # fmt: skip
+                                         batch=BATCH, alpha=ALPHA, min_alpha=MIN_ALPHA, workers=threads,
+                                         progress=False)  # fmt: skip
             return np.asarray(params["in"]), hist.seconds, steps * BATCH
 
         return run
@@ -201,7 +204,7 @@ def main(argv=None):
     result = {
         "benchmark": "word2vec skip-gram with negative sampling, rnnbook (sparse SGD) vs gensim",
         "machine": common.machine("gensim", "numpy"),
-        "method": "threads pinned, gensim workers = threads, contenders interleaved round by round (common.py)",
+        "method": "threads pinned, gensim's workers = ours = threads, contenders interleaved by round (common.py)",
         "by_threads": by_threads,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

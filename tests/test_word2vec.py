@@ -289,6 +289,39 @@ def test_train_sgd_learns_a_planted_structure(kind, shared):
     np.testing.assert_array_equal(again["in"], params["in"])  # a key fixes the run
 
 
+def test_merge_adds_every_workers_change_to_the_table():
+    base = jnp.asarray(np.random.default_rng(0).normal(size=(6, 3)), jnp.float32)
+    a, b = base.at[1].add(1.0).at[4].add(-2.0), base.at[1].add(0.5).at[2].add(3.0)
+    expected = np.asarray(base).copy()
+    expected[1] += 1.5
+    expected[4] -= 2.0
+    expected[2] += 3.0
+    np.testing.assert_allclose(w2v._merge(jnp.copy(base), a, b), expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shared", [None, 4])
+def test_train_sgd_with_two_workers_learns_what_one_learns(shared):
+    """Two workers, each on a copy of the table, their changes added after every call: the planted
+    structure is learnt as well as by one worker, the history counts every call, and a key fixes the
+    run (whichever thread finishes first)."""
+    ids, keep, noise = planted_corpus()
+    settings = dict(dim=8, window=2, shared_negatives=shared, steps=800, batch=64, alpha=0.05, progress=False)
+    run = lambda workers: w2v.train_sgd(jax.random.key(0), ids, keep, noise, workers=workers, **settings)
+    one, _ = run(1)
+    two, hist = run(2)
+    assert hist.step == [250, 500, 750, 800] and hist.examples == 800 * 64  # calls of 250 steps with workers
+    within, across = separation(two["in"])
+    within_one, across_one = separation(one["in"])
+    assert within > across + 0.5 and within > within_one - 0.1, (within, across, within_one, across_one)
+    # below the loss of all-zero vectors, (1 + k) log 2; not below the first call's: on 20 words every row
+    # is in both workers' rounds, and their stale changes added together overshoot (not so on a real text)
+    assert max(hist.loss) < 6 * np.log(2)
+    again, _ = run(2)
+    np.testing.assert_array_equal(again["in"], two["in"])
+    assert not np.array_equal(one["in"], two["in"])
+
+
 def test_train_sgd_raises_when_training_diverges():
     """A run that blows up raises, even where its last loss is finite (far too large a rate here)."""
     ids, keep, noise = planted_corpus()
@@ -308,6 +341,8 @@ def test_train_sgd_rejects_bad_settings():
         train_sgd(alpha=0.01, min_alpha=0.1)
     with pytest.raises(ValueError, match="shared_negatives"):
         train_sgd(shared_negatives=0)
+    with pytest.raises(ValueError, match="workers"):
+        train_sgd(workers=0)
     with pytest.raises(ValueError, match="steps_per_call.*2\\*\\*31"):  # the random words' int32 counters
         train_sgd(batch=2**16, steps_per_call=10_000)
     with pytest.raises(ValueError, match="ids"):
