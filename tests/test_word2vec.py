@@ -205,6 +205,9 @@ def test_random_words_are_uniform_distinct_and_unrelated_across_seeds():
     assert abs(np.corrcoef(u, b / 2.0**32)[0, 1]) < 5 / np.sqrt(n)
     agree = 32 - np.unpackbits((a ^ b).view(np.uint8)).sum() / n  # bits equal per word: 16 if unrelated
     assert abs(agree - 16) < 0.05
+    # the subsample's words, computed with NumPy on the host, are the same as a jitted program's
+    np.testing.assert_array_equal(w2v._random_words(np.uint32(1234), np.arange(n, dtype=np.uint32), np), a)
+    np.testing.assert_array_equal(jax.jit(w2v._random_words)(jnp.uint32(1234), counter), a)
     zero = np.asarray(w2v._random_words(jnp.uint32(0), counter[1:1000]))
     assert len(np.unique(zero)) == 999 and np.mean(zero / 2.0**32) == pytest.approx(0.5, abs=0.05)
 
