@@ -613,28 +613,30 @@ def train_sgd(
     rounds = -(-calls // workers)
     bar = show_progress(range(rounds), desc or f"{kind}, sparse SGD", rounds) if progress else range(rounds)
     pool = concurrent.futures.ThreadPoolExecutor(workers) if workers > 1 else None
-    texts = {}  # the subsampled text of each _RESAMPLE steps that a call of this round starts in
-    for r in bar:
-        mine = range(r * workers, min(calls, (r + 1) * workers))  # the calls of this round, one per worker
-        periods = [call * steps_per_call // _RESAMPLE * _RESAMPLE for call in mine]
-        texts = {q: texts.get(q) or subsample(q) for q in periods}
-        if pool is None:
-            table, losses = run(table, k_train, r * steps_per_call, *texts[periods[0]])
-            results = [(table, losses)]
-        else:
-            # Each worker runs its call on a copy of the table, in a thread of its own (XLA runs programs
-            # called from different threads at the same time); then every worker's change is added in.
-            def work(i):
-                return run(jnp.copy(table), k_train, mine[i] * steps_per_call, *texts[periods[i]])
+    try:
+        texts = {}  # the subsampled text of each _RESAMPLE steps that a call of this round starts in
+        for r in bar:
+            mine = range(r * workers, min(calls, (r + 1) * workers))  # the calls of this round, one per worker
+            periods = [call * steps_per_call // _RESAMPLE * _RESAMPLE for call in mine]
+            texts = {q: texts.get(q) or subsample(q) for q in periods}
+            if pool is None:
+                table, losses = run(table, k_train, r * steps_per_call, *texts[periods[0]])
+                results = [(table, losses)]
+            else:
+                # Each worker runs its call on a copy of the table, in a thread of its own (XLA runs programs
+                # called from different threads at the same time); then every worker's change is added in.
+                def work(i):
+                    return run(jnp.copy(table), k_train, mine[i] * steps_per_call, *texts[periods[i]])
 
-            results = list(pool.map(work, range(len(mine))))
-            table = _merge(table, *(t for t, _ in results))
-        for call, (_, losses) in zip(mine, results):
-            done = min(steps, (call + 1) * steps_per_call)
-            history.step.append(done)
-            history.loss.append(float(jnp.mean(losses[: done - call * steps_per_call])))
-    if pool is not None:
-        pool.shutdown()
+                results = list(pool.map(work, range(len(mine))))
+                table = _merge(table, *(t for t, _ in results))
+            for call, (_, losses) in zip(mine, results):
+                done = min(steps, (call + 1) * steps_per_call)
+                history.step.append(done)
+                history.loss.append(float(jnp.mean(losses[: done - call * steps_per_call])))
+    finally:
+        if pool is not None:
+            pool.shutdown()
     table.block_until_ready()
     history.seconds = time.perf_counter() - start
     history.examples = steps * batch
