@@ -231,7 +231,8 @@ def measure(sizes, rounds: int, inner: int) -> list[dict]:
 def sizes_of(quick: bool) -> list[tuple[int, int, int, int]]:
     sizes = [(64, 100, 64, 256)]
     if not quick:
-        sizes += [(64, t, 64, 256) for t in (25, 50, 200, 400)] + [(64, 100, 64, h) for h in (64, 128, 512)]
+        sizes += [(64, t, 64, 256) for t in (25, 50, 200, 400)] + [(64, 100, 64, h) for h in (64, 128, 512, 1024)]
+        sizes += [(b, 100, 64, 256) for b in (1, 8, 256)]
     return sizes
 
 
