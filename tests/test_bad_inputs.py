@@ -378,6 +378,11 @@ CASES = [
     case("gru.gru_cell", lambda: gru.gru_cell(gru_params(), ones(2, 4), ones(2, 2)), "`x`"),
     case("gru.gru_cell", lambda: gru.gru_cell(lstm_params(), ones(2, 4), ones(2, 3)), "`params`"),
     case("gru.gru_cell_cho2014", lambda: gru.gru_cell_cho2014(gru_params(), ones(2, 3), ones(2, 3)), "`h`"),
+    case("gru.gru_scan_fused", lambda: gru.gru_scan_fused(gru_params(), ones(2, 5)), "rank 3"),
+    case("gru.gru_scan_fused", lambda: gru.gru_scan_fused(lstm_params(), XS), "not a GRU's"),
+    case("gru.gru_scan_fused", lambda: gru.gru_scan_fused(gru_params(), XS, ones(3, 4)), "h0"),
+    case("gru.gru_scan_fused", lambda: gru.gru_scan_fused(gru_params(), XS, lengths=jnp.array([6, 1])), "lengths"),
+    case("gru.gru_scan_fused", lambda: gru.gru_scan_fused(gru_params(), XS.at[0, 0, 0].set(NAN)), "NaN"),
     # ntm ------------------------------------------------------------------------------------
     case("ntm.cosine_similarity", lambda: ntm.cosine_similarity(ones(1, 2), MEM), "`key`", "width 3"),
     case("ntm.cosine_similarity", lambda: ntm.cosine_similarity(ones(1, 3), ones(4, 3)), "`memory`"),

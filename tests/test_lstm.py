@@ -319,18 +319,73 @@ def test_fast_lstm_variants_equal_the_scanned_cell_with_their_gradients(variant)
         run(params, xs[:, :0])
 
 
+@pytest.mark.parametrize("lengths", [None, [11, 4, 1]])
+def test_the_fused_gru_equals_the_scanned_cell_with_its_gradients(lengths):
+    # gru_scan_fused against jax.grad of scan_cell(gru_cell): outputs, final state and the gradients of
+    # every parameter, the input and the initial state, with and without padding.
+    params = gru.init_gru(jax.random.key(0), 5, 7)
+    xs = jax.random.normal(jax.random.key(1), (3, 11, 5))
+    h0 = jax.random.normal(jax.random.key(2), (3, 7))
+    lengths = None if lengths is None else jnp.array(lengths)
+    h, ys = gru.gru_scan_fused(params, xs, h0, lengths)
+    h_ref, ys_ref = scan_cell(gru.GRU, params, xs, h0, lengths)
+    np.testing.assert_allclose(ys, ys_ref, atol=1e-6)
+    np.testing.assert_allclose(h, h_ref, atol=1e-6)
+    a = jax.random.normal(jax.random.key(4), (3, 7))
+
+    def loss(f):
+        def value(p, x, h0):
+            h, ys = f(p, x, h0, lengths)
+            return jnp.sum(jnp.sin(ys) * jnp.arange(11)[None, :, None]) + jnp.sum(h * a)
+
+        return value
+
+    g = jax.grad(loss(gru.gru_scan_fused), argnums=(0, 1, 2))(params, xs, h0)
+    g_ref = jax.grad(loss(lambda p, x, k, n: scan_cell(gru.GRU, p, x, k, n)), argnums=(0, 1, 2))(params, xs, h0)
+    assert jax.tree_util.tree_structure(g) == jax.tree_util.tree_structure(g_ref)
+    for got, want in zip(jax.tree_util.tree_leaves(g), jax.tree_util.tree_leaves(g_ref)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    if lengths is not None:
+        # a padded step's output is zero and its input gets no gradient; the final state is the last real one
+        pad = jnp.arange(11)[None, :, None] >= lengths[:, None, None]
+        assert float(jnp.max(jnp.abs(jnp.where(pad, ys, 0)))) == 0.0
+        assert float(jnp.max(jnp.abs(jnp.where(pad, g[1], 0)))) == 0.0
+        np.testing.assert_allclose(h[2], gru.gru_cell(params, h0[2:3], xs[2:3, 0])[0][0], atol=1e-6)
+    np.testing.assert_allclose(gru.gru_scan_fused(params, xs)[1], scan_cell(gru.GRU, params, xs, 0 * h0)[1], atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda p, xs: gru.gru_scan_fused(lstm.init_lstm(jax.random.key(0), 5, 7), xs), "not a GRU's"),
+        (lambda p, xs: gru.gru_scan_fused(p, xs[..., :4]), "4 features per step but the layer expects input_size=5"),
+        (lambda p, xs: gru.gru_scan_fused(p, xs[:, :0]), "empty sequence"),
+        (lambda p, xs: gru.gru_scan_fused(p, xs, jnp.zeros((2, 7))), "h0"),
+        (lambda p, xs: gru.gru_scan_fused(p, xs, lengths=jnp.array([3, 12, 1])), "lengths"),
+        (lambda p, xs: gru.gru_scan_fused(p, xs, lengths=jnp.array([3, 1])), "lengths"),
+    ],
+)
+def test_the_fused_gru_refuses_bad_input(call, match):
+    params, xs = gru.init_gru(jax.random.key(0), 5, 7), jnp.ones((3, 11, 5))
+    with pytest.raises(ValueError, match=match):
+        call(params, xs)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize(
     "bidirectional,layers,lengths,initial_state",
     [(False, 1, None, "zeros"), (True, 2, [9, 2, 5, 1], "learned"), (False, 2, [3, 9, 1, 7], "zeros")],
 )
-def test_the_fused_lstm_layer_equals_the_scanned_cell_with_padding_and_carries(
-    bidirectional, layers, lengths, initial_state
+def test_the_fused_layer_equals_the_scanned_cell_with_padding_and_carries(
+    cell, bidirectional, layers, lengths, initial_state
 ):
-    # Recurrent("lstm") takes lstm_scan_fused; fused=False scans lstm_cell. Same weights (same Rngs): the
-    # outputs, the final carries and every gradient (weights, learned initial state, input) agree.
+    # Recurrent("lstm") takes lstm_scan_fused, Recurrent("gru") gru_scan_fused; fused=False scans the cell.
+    # Same weights (same Rngs): the outputs, the final carries and every gradient (weights, learned
+    # initial state, input) agree.
+    options = {"forget_bias": 1.0} if cell == "lstm" else {}
     make = lambda fused: Recurrent(
-        "lstm", 3, 5, num_layers=layers, bidirectional=bidirectional, initial_state=initial_state,
-        forget_bias=1.0, fused=fused, rngs=nnx.Rngs(0),
+        cell, 3, 5, num_layers=layers, bidirectional=bidirectional, initial_state=initial_state,
+        fused=fused, rngs=nnx.Rngs(0), **options,
     )  # fmt: skip
     fast, slow = make(True), make(False)
     if initial_state == "learned":

@@ -69,21 +69,22 @@ for cell in ["rnn", "gru", "lstm"]:
     hlo = step.lower(train.replicate(state, mesh), train.shard_batch(batch, mesh)).compile().as_text()
     assert "all-reduce" in hlo
     assert "all-gather" not in hlo, cell  # the batch stays sharded (the fused LSTM's backward included)
-# On several devices the fused LSTM contracts over (time, batch) without reshaping them into one axis:
-# still the scanned cell's numbers, values and gradients, with a sharded batch.
-layer = Recurrent("lstm", 3, 16, rngs=nnx.Rngs(1))
-graph, state = nnx.split(layer)
-scanned = nnx.merge(graph, state)
-scanned.fused = False
-lengths = jnp.asarray(np.random.default_rng(0).integers(1, 13, 64))
-value = lambda model, x: jnp.sum(jnp.sin(model(x, lengths)[1]))
-fast = jax.jit(jax.value_and_grad(lambda s, x: value(nnx.merge(graph, s), x), argnums=(0, 1)))
-v8, (g8, dx8) = fast(train.replicate(state, mesh), train.shard_batch(xs[:64], mesh))
-v1, (g1, dx1) = jax.value_and_grad(lambda m, x: value(m, x), argnums=(0, 1))(scanned, xs[:64])
-assert abs(float(v8) - float(v1)) <= 1e-5 * abs(float(v1))
-np.testing.assert_allclose(np.asarray(dx8), np.asarray(dx1), rtol=1e-4, atol=1e-6)
-for a, b in zip(jax.tree_util.tree_leaves(g8), jax.tree_util.tree_leaves(nnx.state(g1))):
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
+# On several devices the fused LSTM and GRU contract over (time, batch) without reshaping them into one
+# axis: still the scanned cell's numbers, values and gradients, with a sharded batch.
+for cell in ["lstm", "gru"]:
+    layer = Recurrent(cell, 3, 16, rngs=nnx.Rngs(1))
+    graph, state = nnx.split(layer)
+    scanned = nnx.merge(graph, state)
+    scanned.fused = False
+    lengths = jnp.asarray(np.random.default_rng(0).integers(1, 13, 64))
+    value = lambda model, x: jnp.sum(jnp.sin(model(x, lengths)[1]))
+    fast = jax.jit(jax.value_and_grad(lambda s, x: value(nnx.merge(graph, s), x), argnums=(0, 1)))
+    v8, (g8, dx8) = fast(train.replicate(state, mesh), train.shard_batch(xs[:64], mesh))
+    v1, (g1, dx1) = jax.value_and_grad(lambda m, x: value(m, x), argnums=(0, 1))(scanned, xs[:64])
+    assert abs(float(v8) - float(v1)) <= 1e-5 * abs(float(v1)), cell
+    np.testing.assert_allclose(np.asarray(dx8), np.asarray(dx1), rtol=1e-4, atol=1e-6)
+    for a, b in zip(jax.tree_util.tree_leaves(g8), jax.tree_util.tree_leaves(nnx.state(g1))):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
 print("ok")
 """
     )

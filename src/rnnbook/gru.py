@@ -9,15 +9,17 @@ candidate n): ``W_x: [input, 3*hidden]``, ``W_h: [hidden, 3*hidden]``, and two b
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import jax
 import jax.numpy as jnp
 
-from ._checks import check_cell_step, check_key, check_positive_int
-from ._types import Array, DTypeLike, Key, Params
+from ._checks import check_cell_step, check_key, check_lengths, check_positive_int, check_sequence, check_shape
+from ._types import Array, ArrayLike, DTypeLike, Key, Params
 from .cells import Cell, zeros_carry
 from .rnn import torch_uniform
 
-__all__ = ["GRU", "GRU_CHO2014", "gru_cell", "gru_cell_cho2014", "init_gru"]
+__all__ = ["GRU", "GRU_CHO2014", "gru_cell", "gru_cell_cho2014", "gru_scan_fused", "init_gru"]
 
 
 def init_gru(key: Key, input_size: int, hidden_size: int, dtype: DTypeLike = jnp.float32) -> Params:
@@ -35,10 +37,18 @@ def init_gru(key: Key, input_size: int, hidden_size: int, dtype: DTypeLike = jnp
     }
 
 
+def _check_gru_params(params: Params) -> None:
+    if (
+        not isinstance(params, Mapping)
+        or not {"W_x", "W_h", "b", "b_h"} <= set(params)
+        or params["W_h"].shape[-1] != 3 * params["W_h"].shape[0]
+    ):
+        raise ValueError("`params` are not a GRU's: they need W_h [hidden, 3*hidden] and b_h (init_gru)")
+
+
 def _gates(params: Params, h, x):
     check_cell_step(params, h, x)
-    if "b_h" not in params or params["W_h"].shape[-1] != 3 * params["W_h"].shape[0]:
-        raise ValueError("`params` are not a GRU's: they need W_h [hidden, 3*hidden] and b_h (init_gru)")
+    _check_gru_params(params)
     xr, xz, xn = jnp.split(x @ params["W_x"] + params["b"], 3, axis=-1)
     W_hr, W_hz, W_hn = jnp.split(params["W_h"], 3, axis=-1)
     b_hr, b_hz, b_hn = jnp.split(params["b_h"], 3, axis=-1)
@@ -83,3 +93,128 @@ GRU = Cell("gru", init_gru, gru_cell, zeros_carry, lambda h: h, from_h=lambda h:
 """The GRU in PyTorch's convention under the cell contract: carry ``h``."""
 GRU_CHO2014 = Cell("gru_cho2014", init_gru, gru_cell_cho2014, zeros_carry, lambda h: h, from_h=lambda h: h)
 """The GRU of Cho et al. 2014 under the cell contract: carry ``h``."""
+
+
+def gru_scan_fused(
+    params: Params, xs: Array, h0: Array | None = None, lengths: ArrayLike | None = None
+) -> tuple[Array, Array]:
+    r"""The GRU (PyTorch's convention, :func:`gru_cell`) over ``xs: [batch, time, input]`` with its
+    backward pass written by hand (``jax.custom_vjp``), as :func:`rnnbook.lstm.lstm_scan_fused` does
+    for the LSTM.
+
+    The path :class:`rnnbook.layers.Recurrent` takes for ``"gru"``: the same numbers as
+    ``scan_cell(gru_cell, params, xs, h0, lengths)`` (tested, values and gradients, with carries and
+    padding), in less time. With :math:`a_t = x_t W_x + b` and :math:`u_t = h_{t-1} W_h + b_h` (three
+    blocks each: :math:`r, z, n`), the forward pass keeps :math:`a_t` and :math:`u_t` of every step.
+    Backward, from :math:`t = T` down to 1, with :math:`\delta h_t` the gradient reaching
+    :math:`h_t` (from the loss and from step :math:`t + 1`) and the gates recomputed from
+    :math:`a_t, u_t`:
+
+    .. math::
+        \delta a_n &= \delta h_t \odot (1 - z_t) \odot (1 - n_t^2), \quad
+        \delta a_r = \delta a_n \odot u_{n,t} \odot r_t(1 - r_t), \quad
+        \delta a_z = \delta h_t \odot (h_{t-1} - n_t) \odot z_t(1 - z_t), \\
+        \delta u_t &= [\delta a_r,\ \delta a_z,\ \delta a_n \odot r_t], \qquad
+        \delta h_{t-1} \mathrel{+}= \delta u_t W_h^\top + \delta h_t \odot z_t,
+
+    one matrix product per backward step, the gradients written over the forward's buffers. The
+    weight gradients :math:`\sum_t x_t^\top \delta a_t` and :math:`\sum_t h_{t-1}^\top \delta u_t`,
+    the biases' and the input's are one large product each after the loop (automatic differentiation
+    of the scan accumulates them step by step). ``h0: [batch, hidden]`` (zeros by default);
+    ``lengths: [batch]`` marks steps ``t >= lengths[b]`` as padding, as in
+    :func:`rnnbook.cells.scan_cell`: the state is held there and the output is zero. PyTorch's
+    convention only (:data:`GRU`); :func:`gru_cell_cho2014` is scanned. Returns
+    ``(h_T, hs: [batch, time, hidden])``.
+    """
+    _check_gru_params(params)
+    check_sequence(xs, params["W_x"].shape[0])
+    batch, time = xs.shape[0], xs.shape[1]
+    hidden = params["W_h"].shape[0]
+    if h0 is None:
+        h0 = jnp.zeros((batch, hidden), xs.dtype)
+    check_shape(h0, "h0", batch=batch, hidden=hidden)
+    if lengths is None:
+        valid = jnp.ones((time, batch, 1), xs.dtype)
+    else:
+        lengths = jnp.asarray(lengths)
+        check_lengths(lengths, batch, time)
+        valid = (jnp.arange(time)[:, None] < lengths[None, :]).astype(xs.dtype)[..., None]  # [time, batch, 1]
+    hs, h_last = _gru_fused(params["W_x"], params["W_h"], params["b"], params["b_h"], jnp.swapaxes(xs, 0, 1), valid, h0)
+    return h_last, jnp.swapaxes(hs, 0, 1)
+
+
+def _gru_gates(a: Array, u: Array, H: int) -> tuple[Array, Array, Array]:
+    r = jax.nn.sigmoid(a[:, :H] + u[:, :H])
+    z = jax.nn.sigmoid(a[:, H : 2 * H] + u[:, H : 2 * H])
+    n = jnp.tanh(a[:, 2 * H :] + r * u[:, 2 * H :])
+    return r, z, n
+
+
+def _gru_forward(W_x, W_h, b, b_h, xs_t, valid, h0):
+    """The forward scan, time-major: outputs and final state, and per step ``a`` and ``u``."""
+    H = h0.shape[-1]
+
+    # Two products a step (x W_x and h W_h): measured against one [x, h] product with a zero block
+    # (the reset gate multiplies h W_hn alone) and against the input product hoisted out of the loop.
+    def step(h, inp):
+        x, ok = inp
+        a, u = x @ W_x + b, h @ W_h + b_h
+        r, z, n = _gru_gates(a, u, H)
+        h_new = (1 - z) * n + z * h
+        return jnp.where(ok > 0, h_new, h), (h_new * ok, a, u)
+
+    h_last, (hs, As, Us) = jax.lax.scan(step, h0, (xs_t, valid))
+    return (hs, h_last), (hs, As, Us)
+
+
+@jax.custom_vjp
+def _gru_fused(W_x, W_h, b, b_h, xs_t, valid, h0):
+    return _gru_forward(W_x, W_h, b, b_h, xs_t, valid, h0)[0]
+
+
+def _gru_fused_fwd(W_x, W_h, b, b_h, xs_t, valid, h0):
+    out, (hs, As, Us) = _gru_forward(W_x, W_h, b, b_h, xs_t, valid, h0)
+    return out, (W_x, W_h, xs_t, valid, h0, hs, As, Us)
+
+
+def _gru_fused_bwd(residuals, cotangents):
+    W_x, W_h, xs_t, valid, h0, hs, As, Us = residuals
+    d_hs, d_h_last = cotangents
+    T, B, H = hs.shape
+    h_prev = jnp.concatenate([h0[None], hs[:-1]], axis=0)  # real steps form a prefix: hs is the state there
+    W_hT = W_h.T
+
+    # From t = T down to 1; each step's gradients are written over its a and u, which no later step
+    # reads (no new [T, B, 3H] buffers to allocate and zero: see lstm._lstm_fused_bwd).
+    def body(k, carry):
+        dh_next, buf_a, buf_u = carry
+        t = T - 1 - k
+        a, u, hp, ok = buf_a[t], buf_u[t], h_prev[t], valid[t]
+        r, z, n = _gru_gates(a, u, H)
+        dh = ok * (d_hs[t] + dh_next)  # a padded step passes its state's gradient through unchanged
+        da_n = dh * (1 - z) * (1 - n * n)
+        da_r = da_n * u[:, 2 * H :] * r * (1 - r)
+        da_z = dh * (hp - n) * z * (1 - z)
+        du = jnp.concatenate([da_r, da_z, da_n * r], axis=-1)
+        da = jnp.concatenate([da_r, da_z, da_n], axis=-1)
+        dh_prev = du @ W_hT + dh * z + (1 - ok) * dh_next
+        buf_a = jax.lax.dynamic_update_index_in_dim(buf_a, da, t, 0)
+        return dh_prev, buf_a, jax.lax.dynamic_update_index_in_dim(buf_u, du, t, 0)
+
+    dh0, das, dus = jax.lax.fori_loop(0, T, body, (d_h_last, As, Us))
+    if jax.device_count() > 1:
+        # A sharded batch stays sharded: contract over time and batch with both axes kept (as the LSTM).
+        ones = jnp.ones((T, B), das.dtype)
+        dW_x, dW_h = jnp.einsum("tbk,tbg->kg", xs_t, das), jnp.einsum("tbk,tbg->kg", h_prev, dus)
+        db, db_h = jnp.einsum("tb,tbg->g", ones, das), jnp.einsum("tb,tbg->g", ones, dus)
+        d_xs = jnp.einsum("tbg,kg->tbk", das, W_x)
+        return dW_x, dW_h, db, db_h, d_xs, jnp.zeros_like(valid), dh0
+    da2, du2 = das.reshape(T * B, 3 * H), dus.reshape(T * B, 3 * H)
+    ones = jnp.ones((T * B,), da2.dtype)  # the bias gradients as products: see lstm._lstm_fused_bwd
+    dW_x = xs_t.reshape(T * B, -1).T @ da2
+    dW_h = h_prev.reshape(T * B, H).T @ du2
+    d_xs = (da2 @ W_x.T).reshape(xs_t.shape)
+    return dW_x, dW_h, ones @ da2, ones @ du2, d_xs, jnp.zeros_like(valid), dh0
+
+
+_gru_fused.defvjp(_gru_fused_fwd, _gru_fused_bwd)

@@ -20,7 +20,7 @@ from . import _compat
 from ._checks import check_dtype, check_int_range, check_lengths, check_positive_int, check_sequence, shape_of
 from ._types import Array, ArrayLike, Carry
 from .cells import Cell, scan_cell
-from .gru import GRU, GRU_CHO2014
+from .gru import GRU, GRU_CHO2014, gru_scan_fused
 from .linear_rnn import MINGRU, MINLSTM, SLSTM
 from .lstm import LSTM, LSTM_1997, PEEPHOLE_LSTM, lstm_scan_fused
 from .rnn import ELMAN
@@ -73,9 +73,11 @@ class Recurrent(nnx.Module):
       for ``h`` and, in an LSTM, ``c``).
     * ``cell_options``: passed to the cell's ``init``, e.g. ``forget_bias=1.0`` for the LSTM; an
       option the cell does not take raises a ``ValueError`` naming it.
-    * ``fused``: the modern LSTM (``"lstm"``) runs by :func:`rnnbook.lstm.lstm_scan_fused`, the same
-      numbers as the scanned cell with a backward pass written by hand (faster: the Performance
-      appendix); ``fused=False`` scans :func:`rnnbook.lstm.lstm_cell` as every other cell is scanned.
+    * ``fused``: the modern LSTM (``"lstm"``) runs by :func:`rnnbook.lstm.lstm_scan_fused` and the GRU
+      (``"gru"``) by :func:`rnnbook.gru.gru_scan_fused`: the same numbers as the scanned cell with a
+      backward pass written by hand (faster: the Performance appendix); ``fused=False`` scans
+      their cells (:func:`rnnbook.lstm.lstm_cell`, :func:`rnnbook.gru.gru_cell`) as every other
+      cell is scanned.
     """
 
     def __init__(
@@ -165,10 +167,13 @@ class Recurrent(nnx.Module):
 
     def _scan(self, params: dict, xs: Array, carry0: Carry, lengths: Array | None) -> tuple[Carry, Array]:
         """One layer-direction over ``xs``: the cell scanned (:func:`rnnbook.cells.scan_cell`), or for the
-        modern LSTM the same numbers by :func:`rnnbook.lstm.lstm_scan_fused` (one matrix product a
-        step, its backward pass written by hand: the Performance appendix measures what it buys)."""
+        modern LSTM and the GRU the same numbers by :func:`rnnbook.lstm.lstm_scan_fused` and
+        :func:`rnnbook.gru.gru_scan_fused` (backward passes written by hand: the Performance appendix
+        measures what they buy)."""
         if self.fused and self.cell is LSTM:
             return lstm_scan_fused(params, xs, carry0, lengths)
+        if self.fused and self.cell is GRU:
+            return gru_scan_fused(params, xs, carry0, lengths)
         return scan_cell(self.cell, params, xs, carry0, lengths)
 
     def step(self, carry: list, x: Array) -> tuple[list[Carry], Array]:
