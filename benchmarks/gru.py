@@ -4,9 +4,10 @@
 
 Ours: ``Recurrent("gru", fused=False)``, "scan" (``gru_cell`` driven by ``lax.scan``, the backward
 pass by automatic differentiation), and ``Recurrent("gru")``, "fused", the layer's path since the
-second performance round (``rnnbook.gru.gru_scan_fused``: two products a step, a backward pass
-written by hand with one product a step, the weight, bias and input gradients as large products
-after the loop). Peers: ``torch.nn.GRU`` (CPU) and Flax's ``nnx.RNN(nnx.GRUCell)``.
+second performance round (``rnnbook.gru.gru_scan_fused``: one ``[x, h] @ W`` product a step, with a
+block of zeros in ``W``, a backward pass written by hand with one product a step, the weight, bias
+and input gradients as large products after the loop).
+Peers: ``torch.nn.GRU`` (CPU) and Flax's ``nnx.RNN(nnx.GRUCell)``.
 
 The method is :mod:`benchmarks/lstm.py`'s (``benchmarks/common.py``): one process per thread count
 (default 1 and 2), held to that many cores, torch set to as many threads with OpenMP waiting
@@ -16,6 +17,8 @@ loss is ``sum(outputs ** 2)``. Sizes: the LSTM benchmark's main size (batch 64, 
 units), the chapters' sizes (the LSTM chapter's timing table: batch 32, 64 steps, 32 in, 128 units;
 the adding problem of the LSTM and Vanishing Gradient chapters: batch 64, 100 steps, 2 in, 128 units),
 and the ends of the LSTM benchmark's sweep (1024 units; batch 1 and 256), all at every thread count.
+``vmapped``: our two paths with three models at once (``jax.vmap`` over their stacked weights and
+inputs, as ``train.fit_seeds`` trains the chapters' seeds) at the chapters' two sizes.
 """
 
 from __future__ import annotations
@@ -58,6 +61,17 @@ def ours_layer(batch, steps, n_in, hidden, fused=True):
 
 def ours_scan(batch, steps, n_in, hidden):
     return ours_layer(batch, steps, n_in, hidden, fused=False)
+
+
+def ours_models(batch, steps, n_in, hidden, fused=True, models=3):
+    """``models`` layers at once, ``jax.vmap`` over their stacked weights and inputs, as ``train.fit_seeds``."""
+    make = lambda key: nnx.split(Recurrent("gru", n_in, hidden, fused=fused, rngs=nnx.Rngs(key)), nnx.Param, ...)
+    graph, _, rest = make(jax.random.key(0))
+    params = jax.vmap(lambda key: make(key)[1])(jax.random.split(jax.random.key(0), models))
+    xs = jax.random.normal(jax.random.key(1), (models, batch, steps, n_in))
+    loss = lambda p, x: jnp.sum(nnx.merge(graph, p, rest)(x)[1] ** 2)
+    grad = jax.jit(jax.vmap(jax.grad(loss, argnums=(0, 1))))
+    return lambda: jax.block_until_ready(grad(params, xs))
 
 
 def flax_rnn(batch, steps, n_in, hidden):
@@ -137,8 +151,20 @@ def child(quick: bool) -> None:
     rounds, inner = (5, 3) if quick else (7, 3)
     sizes = {"main": MAIN} if quick else SIZES
     rows = measure(sizes, rounds, inner)
+    # As the chapters train (train.fit_seeds): three models at once, vmapped, at the chapters' sizes.
+    vmapped = []
+    for label in [] if quick else ["adding problem", "lstm chapter table"]:
+        size = SIZES[label]
+        timed = common.interleaved(
+            {"rnnbook scan": ours_models(*size, fused=False), "rnnbook fused": ours_models(*size)}, rounds, inner
+        )
+        ms = {name: 1e3 * statistics.median(t) for name, t in timed["wall_s"].items()}
+        gain = common.ratio(timed, "rnnbook scan", "rnnbook fused")
+        vmapped.append({"size": label, "models": 3, "ms": ms, "scan_over_fused": gain})
+        print(f"3 models vmapped, {label}: scan {ms['rnnbook scan']:.1f} ms, fused {ms['rnnbook fused']:.1f} ms, "
+              f"scan/fused {gain['median']:.2f} [{gain['q25']:.2f}, {gain['q75']:.2f}]", flush=True)  # fmt: skip
     print(json.dumps({"setting": common.setting(), "torch_threads": torch.get_num_threads(), "rounds": rounds,
-                      "inner": inner, "rows": rows}))  # fmt: skip
+                      "inner": inner, "rows": rows, "vmapped": vmapped}))  # fmt: skip
 
 
 def main(argv=None):

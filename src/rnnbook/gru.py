@@ -105,10 +105,14 @@ def gru_scan_fused(
     The path :class:`rnnbook.layers.Recurrent` takes for ``"gru"``: the same numbers as
     ``scan_cell(gru_cell, params, xs, h0, lengths)`` (tested, values and gradients, with carries and
     padding), in less time. With :math:`a_t = x_t W_x + b` and :math:`u_t = h_{t-1} W_h + b_h` (three
-    blocks each: :math:`r, z, n`), the forward pass keeps :math:`a_t` and :math:`u_t` of every step.
-    Backward, from :math:`t = T` down to 1, with :math:`\delta h_t` the gradient reaching
-    :math:`h_t` (from the loss and from step :math:`t + 1`) and the gates recomputed from
-    :math:`a_t, u_t`:
+    blocks each: :math:`r, z, n`), every step does **one** matrix product,
+    :math:`s_t = [x_t, h_{t-1}]\,W + b' = [a_r + u_r,\ a_z + u_z,\ u_n,\ a_n]`: the reset gate
+    multiplies :math:`u_n` before it meets :math:`a_n`, so the two stay apart and :math:`W` has a
+    block of zeros (a third more multiply-adds than two separate products, but one product a step
+    and one ``[time, batch, 4H]`` buffer: faster at the chapters' sizes, the Performance appendix).
+    The forward keeps :math:`s_t`. Backward, from :math:`t = T` down to 1, with
+    :math:`\delta h_t` the gradient reaching :math:`h_t` (from the loss and from step :math:`t + 1`)
+    and the gates recomputed from :math:`s_t`:
 
     .. math::
         \delta a_n &= \delta h_t \odot (1 - z_t) \odot (1 - n_t^2), \quad
@@ -117,9 +121,9 @@ def gru_scan_fused(
         \delta u_t &= [\delta a_r,\ \delta a_z,\ \delta a_n \odot r_t], \qquad
         \delta h_{t-1} \mathrel{+}= \delta u_t W_h^\top + \delta h_t \odot z_t,
 
-    one matrix product per backward step, the gradients written over the forward's buffers. The
-    weight gradients :math:`\sum_t x_t^\top \delta a_t` and :math:`\sum_t h_{t-1}^\top \delta u_t`,
-    the biases' and the input's are one large product each after the loop (automatic differentiation
+    one matrix product per backward step, :math:`[\delta u_t, \delta a_n]` written over :math:`s_t` in
+    the forward's buffer. The weight gradient :math:`\sum_t [x_t, h_{t-1}]^\top [\delta u_t, \delta a_n]`,
+    the bias's and the input's are one large product each after the loop (automatic differentiation
     of the scan accumulates them step by step). ``h0: [batch, hidden]`` (zeros by default);
     ``lengths: [batch]`` marks steps ``t >= lengths[b]`` as padding, as in
     :func:`rnnbook.cells.scan_cell`: the state is held there and the output is zero. PyTorch's
@@ -139,82 +143,87 @@ def gru_scan_fused(
         lengths = jnp.asarray(lengths)
         check_lengths(lengths, batch, time)
         valid = (jnp.arange(time)[:, None] < lengths[None, :]).astype(xs.dtype)[..., None]  # [time, batch, 1]
-    hs, h_last = _gru_fused(params["W_x"], params["W_h"], params["b"], params["b_h"], jnp.swapaxes(xs, 0, 1), valid, h0)
+    W, b = _one_product(params)
+    hs, h_last = _gru_fused(W, b, jnp.swapaxes(xs, 0, 1), valid, h0)
     return h_last, jnp.swapaxes(hs, 0, 1)
 
 
-def _gru_gates(a: Array, u: Array, H: int) -> tuple[Array, Array, Array]:
-    r = jax.nn.sigmoid(a[:, :H] + u[:, :H])
-    z = jax.nn.sigmoid(a[:, H : 2 * H] + u[:, H : 2 * H])
-    n = jnp.tanh(a[:, 2 * H :] + r * u[:, 2 * H :])
-    return r, z, n
+def _one_product(params: Params) -> tuple[Array, Array]:
+    """``W: [input + hidden, 4H]`` and ``b: [4H]`` with ``[x, h] @ W + b = [a_r + u_r, a_z + u_z, u_n, a_n]``.
+
+    The reset gate multiplies ``u_n = h W_hn + b_hn`` before it meets ``a_n = x W_xn + b_n``, so the two
+    stay apart: ``W`` has a block of zeros where ``x`` would reach ``u_n`` and ``h`` would reach ``a_n``.
+    Automatic differentiation carries the gradients of ``W`` and ``b`` back to the four parameters."""
+    W_x, W_h, b, b_h = params["W_x"], params["W_h"], params["b"], params["b_h"]
+    H = W_h.shape[0]
+    top = jnp.concatenate([W_x[:, : 2 * H], jnp.zeros((W_x.shape[0], H), W_x.dtype), W_x[:, 2 * H :]], axis=1)
+    bottom = jnp.concatenate([W_h, jnp.zeros((H, H), W_h.dtype)], axis=1)
+    bias = jnp.concatenate([b[: 2 * H] + b_h[: 2 * H], b_h[2 * H :], b[2 * H :]])
+    return jnp.concatenate([top, bottom], axis=0), bias
 
 
-def _gru_forward(W_x, W_h, b, b_h, xs_t, valid, h0):
-    """The forward scan, time-major: outputs and final state, and per step ``a`` and ``u``."""
+def _gru_forward(W, b, xs_t, valid, h0):
+    """The forward scan, time-major: outputs and final state, and per step ``z = [x, h] @ W + b``."""
     H = h0.shape[-1]
 
-    # Two products a step (x W_x and h W_h): measured against one [x, h] product with a zero block
-    # (the reset gate multiplies h W_hn alone) and against the input product hoisted out of the loop.
     def step(h, inp):
         x, ok = inp
-        a, u = x @ W_x + b, h @ W_h + b_h
-        r, z, n = _gru_gates(a, u, H)
-        h_new = (1 - z) * n + z * h
-        return jnp.where(ok > 0, h_new, h), (h_new * ok, a, u)
+        z = jnp.concatenate([x, h], axis=-1) @ W + b
+        r, g = jax.nn.sigmoid(z[:, :H]), jax.nn.sigmoid(z[:, H : 2 * H])  # reset and update gates
+        n = jnp.tanh(z[:, 3 * H :] + r * z[:, 2 * H : 3 * H])
+        h_new = (1 - g) * n + g * h
+        return jnp.where(ok > 0, h_new, h), (h_new * ok, z)
 
-    h_last, (hs, As, Us) = jax.lax.scan(step, h0, (xs_t, valid))
-    return (hs, h_last), (hs, As, Us)
+    h_last, (hs, zs) = jax.lax.scan(step, h0, (xs_t, valid))
+    return (hs, h_last), (hs, zs)
 
 
 @jax.custom_vjp
-def _gru_fused(W_x, W_h, b, b_h, xs_t, valid, h0):
-    return _gru_forward(W_x, W_h, b, b_h, xs_t, valid, h0)[0]
+def _gru_fused(W, b, xs_t, valid, h0):
+    return _gru_forward(W, b, xs_t, valid, h0)[0]
 
 
-def _gru_fused_fwd(W_x, W_h, b, b_h, xs_t, valid, h0):
-    out, (hs, As, Us) = _gru_forward(W_x, W_h, b, b_h, xs_t, valid, h0)
-    return out, (W_x, W_h, xs_t, valid, h0, hs, As, Us)
+def _gru_fused_fwd(W, b, xs_t, valid, h0):
+    out, (hs, zs) = _gru_forward(W, b, xs_t, valid, h0)
+    return out, (W, xs_t, valid, h0, hs, zs)
 
 
 def _gru_fused_bwd(residuals, cotangents):
-    W_x, W_h, xs_t, valid, h0, hs, As, Us = residuals
+    W, xs_t, valid, h0, hs, zs = residuals
     d_hs, d_h_last = cotangents
     T, B, H = hs.shape
+    n_in = xs_t.shape[-1]
     h_prev = jnp.concatenate([h0[None], hs[:-1]], axis=0)  # real steps form a prefix: hs is the state there
-    W_hT = W_h.T
+    W_hT = W[n_in:, : 3 * H].T  # W_h transposed
 
-    # From t = T down to 1; each step's gradients are written over its a and u, which no later step
-    # reads (no new [T, B, 3H] buffers to allocate and zero: see lstm._lstm_fused_bwd).
+    # From t = T down to 1; each step's dz is written over its z, which no later step reads (no new
+    # [T, B, 4H] buffer to allocate and zero: see lstm._lstm_fused_bwd).
     def body(k, carry):
-        dh_next, buf_a, buf_u = carry
+        dh_next, buffer = carry
         t = T - 1 - k
-        a, u, hp, ok = buf_a[t], buf_u[t], h_prev[t], valid[t]
-        r, z, n = _gru_gates(a, u, H)
+        z, hp, ok = buffer[t], h_prev[t], valid[t]
+        r, g = jax.nn.sigmoid(z[:, :H]), jax.nn.sigmoid(z[:, H : 2 * H])
+        u = z[:, 2 * H : 3 * H]
+        n = jnp.tanh(z[:, 3 * H :] + r * u)
         dh = ok * (d_hs[t] + dh_next)  # a padded step passes its state's gradient through unchanged
-        da_n = dh * (1 - z) * (1 - n * n)
-        da_r = da_n * u[:, 2 * H :] * r * (1 - r)
-        da_z = dh * (hp - n) * z * (1 - z)
-        du = jnp.concatenate([da_r, da_z, da_n * r], axis=-1)
-        da = jnp.concatenate([da_r, da_z, da_n], axis=-1)
-        dh_prev = du @ W_hT + dh * z + (1 - ok) * dh_next
-        buf_a = jax.lax.dynamic_update_index_in_dim(buf_a, da, t, 0)
-        return dh_prev, buf_a, jax.lax.dynamic_update_index_in_dim(buf_u, du, t, 0)
+        da_n = dh * (1 - g) * (1 - n * n)
+        dz = jnp.concatenate([da_n * u * r * (1 - r), dh * (hp - n) * g * (1 - g), da_n * r, da_n], axis=-1)
+        dh_prev = dz[:, : 3 * H] @ W_hT + dh * g + (1 - ok) * dh_next
+        return dh_prev, jax.lax.dynamic_update_index_in_dim(buffer, dz, t, 0)
 
-    dh0, das, dus = jax.lax.fori_loop(0, T, body, (d_h_last, As, Us))
+    dh0, dzs = jax.lax.fori_loop(0, T, body, (d_h_last, zs))
+    inputs = jnp.concatenate([xs_t, h_prev], axis=-1)
     if jax.device_count() > 1:
         # A sharded batch stays sharded: contract over time and batch with both axes kept (as the LSTM).
-        ones = jnp.ones((T, B), das.dtype)
-        dW_x, dW_h = jnp.einsum("tbk,tbg->kg", xs_t, das), jnp.einsum("tbk,tbg->kg", h_prev, dus)
-        db, db_h = jnp.einsum("tb,tbg->g", ones, das), jnp.einsum("tb,tbg->g", ones, dus)
-        d_xs = jnp.einsum("tbg,kg->tbk", das, W_x)
-        return dW_x, dW_h, db, db_h, d_xs, jnp.zeros_like(valid), dh0
-    da2, du2 = das.reshape(T * B, 3 * H), dus.reshape(T * B, 3 * H)
-    ones = jnp.ones((T * B,), da2.dtype)  # the bias gradients as products: see lstm._lstm_fused_bwd
-    dW_x = xs_t.reshape(T * B, -1).T @ da2
-    dW_h = h_prev.reshape(T * B, H).T @ du2
-    d_xs = (da2 @ W_x.T).reshape(xs_t.shape)
-    return dW_x, dW_h, ones @ da2, ones @ du2, d_xs, jnp.zeros_like(valid), dh0
+        dW = jnp.einsum("tbk,tbg->kg", inputs, dzs)
+        db = jnp.einsum("tb,tbg->g", jnp.ones((T, B), dzs.dtype), dzs)
+        d_xs = jnp.einsum("tbg,kg->tbk", dzs, W[:n_in])
+        return dW, db, d_xs, jnp.zeros_like(valid), dh0
+    dz2 = dzs.reshape(T * B, 4 * H)
+    dW = inputs.reshape(T * B, -1).T @ dz2
+    db = jnp.ones((T * B,), dz2.dtype) @ dz2  # the bias gradient as a product: see lstm._lstm_fused_bwd
+    d_xs = (dz2 @ W[:n_in].T).reshape(xs_t.shape)
+    return dW, db, d_xs, jnp.zeros_like(valid), dh0
 
 
 _gru_fused.defvjp(_gru_fused_fwd, _gru_fused_bwd)
