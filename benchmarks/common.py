@@ -199,3 +199,36 @@ def results_by_threads(script: str, thread_counts, arguments: list[str], note: s
         print(f"-- {threads} thread(s), held to {threads} core(s){note}", flush=True)
         by_threads[str(threads)] = child_results(script, threads, arguments)
     return by_threads
+
+
+# The peers of the recurrent-layer benchmarks (lstm.py, gru.py): a call runs the forward and backward
+# pass of sum(outputs ** 2) with respect to the weights and the input, from a zero state.
+def torch_layer(name: str, batch: int, steps: int, n_in: int, hidden: int):
+    """``torch.nn.<name>(n_in, hidden, batch_first=True)`` (``"LSTM"``, ``"GRU"``) on the CPU."""
+    import torch
+
+    torch.manual_seed(0)
+    layer = getattr(torch.nn, name)(n_in, hidden, batch_first=True)
+    xs = torch.randn(batch, steps, n_in, requires_grad=True)
+
+    def run():
+        layer.zero_grad(set_to_none=True)
+        xs.grad = None
+        out, _ = layer(xs)
+        (out**2).sum().backward()
+
+    return run
+
+
+def flax_layer(make_cell, zero, batch: int, steps: int, n_in: int, hidden: int):
+    """``nnx.RNN(make_cell(n_in, hidden, rngs=...))`` from the state ``zero(batch, hidden)``, jitted."""
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+
+    layer = nnx.RNN(make_cell(n_in, hidden, rngs=nnx.Rngs(0)))
+    graph, params, rest = nnx.split(layer, nnx.Param, ...)
+    xs = jax.random.normal(jax.random.key(1), (batch, steps, n_in))
+    run = lambda p, x: nnx.merge(graph, p, rest)(x, initial_carry=zero(batch, hidden))
+    grad = jax.jit(jax.grad(lambda p, x: jnp.sum(run(p, x) ** 2), argnums=(0, 1)))
+    return lambda: jax.block_until_ready(grad(params, xs))

@@ -96,29 +96,12 @@ def ours_fused(batch, steps, n_in, hidden):
 
 
 def flax_rnn(batch, steps, n_in, hidden):
-    layer = nnx.RNN(nnx.OptimizedLSTMCell(n_in, hidden, rngs=nnx.Rngs(0)))
-    graph, params, rest = nnx.split(layer, nnx.Param, ...)
-    xs = jax.random.normal(jax.random.key(1), (batch, steps, n_in))
-    zero = (jnp.zeros((batch, hidden)), jnp.zeros((batch, hidden)))  # (c, h): a zero state, as for the others
-    run = lambda p, x: nnx.merge(graph, p, rest)(x, initial_carry=zero)
-    grad = jax.jit(jax.grad(lambda p, x: jnp.sum(run(p, x) ** 2), argnums=(0, 1)))
-    return lambda: jax.block_until_ready(grad(params, xs))
+    zero = lambda b, h: (jnp.zeros((b, h)), jnp.zeros((b, h)))  # (c, h): a zero state, as for the others
+    return common.flax_layer(nnx.OptimizedLSTMCell, zero, batch, steps, n_in, hidden)
 
 
 def torch_lstm(batch, steps, n_in, hidden):
-    import torch
-
-    torch.manual_seed(0)
-    layer = torch.nn.LSTM(n_in, hidden, batch_first=True)
-    xs = torch.randn(batch, steps, n_in, requires_grad=True)
-
-    def run():
-        layer.zero_grad(set_to_none=True)
-        xs.grad = None
-        out, _ = layer(xs)
-        (out**2).sum().backward()
-
-    return run
+    return common.torch_layer("LSTM", batch, steps, n_in, hidden)
 
 
 def ours_bf16(batch, steps, n_in, hidden):

@@ -168,3 +168,14 @@ def scan_cell(
 
         carry, ys = jax.lax.scan(step, carry0, (xs_t, valid))
     return carry, jax.tree_util.tree_map(lambda a: jnp.swapaxes(a, 0, 1), ys)
+
+
+def _valid_steps(xs: Array, lengths: ArrayLike | None) -> Array:
+    """``[time, batch, 1]`` in ``xs``'s dtype: 1 at real steps, 0 at padding (``t >= lengths[b]``), for
+    the hand-written layers (:func:`rnnbook.lstm.lstm_scan_fused`, :func:`rnnbook.gru.gru_scan_fused`)."""
+    batch, time = xs.shape[0], xs.shape[1]
+    if lengths is None:
+        return jnp.ones((time, batch, 1), xs.dtype)
+    lengths = jnp.asarray(lengths)
+    check_lengths(lengths, batch, time)
+    return (jnp.arange(time)[:, None] < lengths[None, :]).astype(xs.dtype)[..., None]

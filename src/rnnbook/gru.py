@@ -14,9 +14,9 @@ from collections.abc import Mapping
 import jax
 import jax.numpy as jnp
 
-from ._checks import check_cell_step, check_key, check_lengths, check_positive_int, check_sequence, check_shape
+from ._checks import check_cell_step, check_key, check_positive_int, check_sequence, check_shape
 from ._types import Array, ArrayLike, DTypeLike, Key, Params
-from .cells import Cell, zeros_carry
+from .cells import Cell, _valid_steps, zeros_carry
 from .rnn import torch_uniform
 
 __all__ = ["GRU", "GRU_CHO2014", "gru_cell", "gru_cell_cho2014", "gru_scan_fused", "init_gru"]
@@ -132,17 +132,12 @@ def gru_scan_fused(
     """
     _check_gru_params(params)
     check_sequence(xs, params["W_x"].shape[0])
-    batch, time = xs.shape[0], xs.shape[1]
+    batch = xs.shape[0]
     hidden = params["W_h"].shape[0]
     if h0 is None:
         h0 = jnp.zeros((batch, hidden), xs.dtype)
     check_shape(h0, "h0", batch=batch, hidden=hidden)
-    if lengths is None:
-        valid = jnp.ones((time, batch, 1), xs.dtype)
-    else:
-        lengths = jnp.asarray(lengths)
-        check_lengths(lengths, batch, time)
-        valid = (jnp.arange(time)[:, None] < lengths[None, :]).astype(xs.dtype)[..., None]  # [time, batch, 1]
+    valid = _valid_steps(xs, lengths)  # [time, batch, 1]: 1 at real steps, 0 at padding
     W, b = _one_product(params)
     hs, h_last = _gru_fused(W, b, jnp.swapaxes(xs, 0, 1), valid, h0)
     return h_last, jnp.swapaxes(hs, 0, 1)

@@ -21,9 +21,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import check_cell_step, check_key, check_lengths, check_positive_int, check_sequence, check_shape
+from ._checks import check_cell_step, check_key, check_positive_int, check_sequence, check_shape
 from ._types import Array, ArrayLike, Carry, DTypeLike, Key, Params
-from .cells import Cell, scan_cell, zeros_pair_carry
+from .cells import Cell, _valid_steps, scan_cell, zeros_pair_carry
 from .rnn import torch_uniform
 
 __all__ = [
@@ -279,13 +279,7 @@ def lstm_scan_fused(
     only (forget gate, no peepholes). Returns ``((h_T, c_T), hs: [batch, time, hidden])``.
     """
     carry0 = _modern_cell_inputs("lstm_scan_fused", params, xs, carry0)
-    batch, time = xs.shape[0], xs.shape[1]
-    if lengths is None:
-        valid = jnp.ones((time, batch, 1), xs.dtype)
-    else:
-        lengths = jnp.asarray(lengths)
-        check_lengths(lengths, batch, time)
-        valid = (jnp.arange(time)[:, None] < lengths[None, :]).astype(xs.dtype)[..., None]  # [time, batch, 1]
+    valid = _valid_steps(xs, lengths)  # [time, batch, 1]: 1 at real steps, 0 at padding
     W = jnp.concatenate([params["W_x"], params["W_h"]], axis=0)  # [input + hidden, 4H]: one product a step
     h0, c0 = _pair(carry0)
     hs, h_last, c_last = _lstm_fused(W, params["b"], jnp.swapaxes(xs, 0, 1), valid, h0, c0)
