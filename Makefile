@@ -127,12 +127,14 @@ notebooks: $(STAMP)
 
 # Speed against peers, measured in one run on this machine (not part of `make test`): the LSTM layer
 # vs torch.nn.LSTM and Flax (on 1 and on 2 pinned threads, interleaved round by round, float32 and a
-# bfloat16 row: the method is in benchmarks/common.py), the GRU layer vs torch.nn.GRU and Flax, word2vec vs gensim, the input checks on vs off, XLA's CPU flags on
+# bfloat16 row: the method is in benchmarks/common.py; the main size again in five fresh processes, whose
+# medians judge its targets), the GRU layer vs torch.nn.GRU and Flax, word2vec vs gensim, the input checks on vs off, XLA's CPU flags on
 # the chapters' own training programs, and every chapter's time against its budget (from
 # the stored notebooks and the last `make test`'s _build/test-report.xml). Writes benchmarks/results/,
 # which the Performance appendix renders.
 benchmarks: $(STAMP)
 	$(PY) benchmarks/lstm.py
+	$(PY) benchmarks/lstm.py --quick --runs 5 --out benchmarks/results/lstm_main.json
 	$(PY) benchmarks/gru.py
 	$(PY) benchmarks/word2vec.py
 	$(PY) benchmarks/checks.py

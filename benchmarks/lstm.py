@@ -1,6 +1,7 @@
 """Forward + backward of one LSTM layer: rnnbook's lax.scan LSTM against its peers, in one run.
 
     python benchmarks/lstm.py [--quick] [--out benchmarks/results/lstm.json]
+    python benchmarks/lstm.py --quick --runs 5 --out benchmarks/results/lstm_main.json
 
 Peers: ``torch.nn.LSTM`` (CPU, torch threads set to JAX's: the machine's cores) and Flax's own
 layer, ``nnx.RNN(nnx.OptimizedLSTMCell)``. Ours: ``Recurrent("lstm", fused=False)``, "scan" (the
@@ -24,7 +25,9 @@ input. The sweep of sizes runs at the most threads (its ``rows`` are what the Pe
 renders); every other thread count times the main size only. A
 ``bf16`` entry per thread count times ours and torch with bfloat16 weights, inputs and activations
 at the main size (torch's oneDNN uses AMX or AVX512-BF16 where the CPU has them; the ISA is in the
-results): a ratio of its own, not mixed into the float32 ones.
+results): a ratio of its own, not mixed into the float32 ones. ``--quick --runs N`` times the
+main size in ``N`` fresh processes per thread count and keeps the spread of their medians: the
+verdict on the main size's targets, which one process's rounds cannot give on two threads.
 """
 
 from __future__ import annotations
@@ -246,15 +249,55 @@ def child(quick: bool) -> None:
                       "inner": inner, "rows": rows, "bf16": bf16}))  # fmt: skip
 
 
+def main_size_runs(runs: int, thread_counts: list[int], out: pathlib.Path) -> None:
+    """The main size (``--quick``) in ``runs`` fresh processes per thread count, the thread counts
+    alternating run by run; per thread count, the spread of the runs' median ratios (each run's own
+    spread is in ``runs``). One process's rounds share its state (compiled code, memory layout, what
+    else ran on the machine meanwhile); the spread between processes is the one a verdict on a target
+    must survive."""
+    results = []
+    for k in range(runs):
+        print(f"== run {k + 1} of {runs}", flush=True)
+        results.append(common.results_by_threads(__file__, thread_counts, ["--child", "--quick"]))
+    pooled = {}
+    for threads in map(str, thread_counts):
+        pooled[threads] = {
+            f"{peer}_over_fused": common.spread(
+                r[threads]["rows"][0][f"{peer}_over_ours"]["rnnbook fused"] for r in results
+            )
+            for peer in ("torch", "flax")
+        }
+        t, f = pooled[threads]["torch_over_fused"], pooled[threads]["flax_over_fused"]
+        print(f"{threads} thread(s), main size, median of {runs} runs: torch/fused {t['median']:.2f} "
+              f"(runs {t['min']:.2f}-{t['max']:.2f}), flax/fused {f['median']:.2f} (runs {f['min']:.2f}-"
+              f"{f['max']:.2f})", flush=True)  # fmt: skip
+    result = {"benchmark": "lstm, main size only, in fresh processes (python benchmarks/lstm.py --quick --runs N)",
+              "machine": machine(), "method": "interleaved rounds, threads pinned (common.py); one process per run",
+              "pooled": pooled, "runs": results}  # fmt: skip
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(out)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the main size only, fewer rounds, no flags")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts, one process each")
     parser.add_argument("--out", type=pathlib.Path, default=RESULTS / "lstm.json")
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=1,
+        help="with --quick: time the main size in this many fresh processes per thread count",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         return child(args.quick)
+    if args.runs != 1:
+        if not args.quick or args.runs < 2:
+            parser.error("--runs takes a count of 2 or more, with --quick")
+        return main_size_runs(args.runs, sorted(set(args.threads)), args.out)
     # The sweep runs at the most threads; every other thread count times the main size (and bf16) only.
     sweep_at = max(args.threads)
     by_threads = {}

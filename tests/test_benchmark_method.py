@@ -103,3 +103,18 @@ def test_results_by_threads_refuses_counts_outside_the_cores():
         common().results_by_threads("unused.py", [cores + 1], [])
     with pytest.raises(ValueError, match="thread counts must be between 1 and"):
         common().results_by_threads("unused.py", [0], [])
+
+
+def test_lstm_runs_option_needs_quick_and_two_or_more():
+    # `--runs N` repeats the main size in fresh processes; it is refused, before anything is timed,
+    # without --quick or with a count below 2 (argparse's usage error, exit status 2).
+    for arguments in (["--runs", "3"], ["--quick", "--runs", "0"], ["--quick", "--runs", "-2"]):
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "benchmarks" / "lstm.py"), *arguments],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 2, (arguments, done.stderr[-500:])
+        assert "--runs takes a count of 2 or more, with --quick" in done.stderr
