@@ -232,3 +232,40 @@ def flax_layer(make_cell, zero, batch: int, steps: int, n_in: int, hidden: int):
     run = lambda p, x: nnx.merge(graph, p, rest)(x, initial_carry=zero(batch, hidden))
     grad = jax.jit(jax.grad(lambda p, x: jnp.sum(run(p, x) ** 2), argnums=(0, 1)))
     return lambda: jax.block_until_ready(grad(params, xs))
+
+
+def vmapped_layer(cell: str, batch: int, steps: int, n_in: int, hidden: int, fused: bool = True, models: int = 3):
+    """``models`` layers ``Recurrent(cell, ...)`` at once, ``jax.vmap`` over their stacked weights and
+    inputs, as ``train.fit_seeds`` trains the chapters' seeds: forward and backward of sum(outputs ** 2)."""
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+
+    from rnnbook.layers import Recurrent
+
+    make = lambda key: nnx.split(Recurrent(cell, n_in, hidden, fused=fused, rngs=nnx.Rngs(key)), nnx.Param, ...)
+    graph, _, rest = make(jax.random.key(0))
+    params = jax.vmap(lambda key: make(key)[1])(jax.random.split(jax.random.key(0), models))
+    xs = jax.random.normal(jax.random.key(1), (models, batch, steps, n_in))
+    loss = lambda p, x: jnp.sum(nnx.merge(graph, p, rest)(x)[1] ** 2)
+    grad = jax.jit(jax.vmap(jax.grad(loss, argnums=(0, 1))))
+    return lambda: jax.block_until_ready(grad(params, xs))
+
+
+def vmapped_rows(cell: str, sizes: dict, rounds: int, inner: int) -> list[dict]:
+    """For each ``{label: (batch, steps, n_in, hidden)}``: three models of ``cell`` vmapped, the scanned
+    cell's path against the fused one, interleaved; ``scan_over_fused`` above 1: the fused path faster."""
+    rows = []
+    for label, size in sizes.items():
+        timed = interleaved(
+            {"rnnbook scan": vmapped_layer(cell, *size, fused=False), "rnnbook fused": vmapped_layer(cell, *size)},
+            rounds,
+            inner,
+        )
+        ms = {name: 1e3 * statistics.median(t) for name, t in timed["wall_s"].items()}
+        gain = ratio(timed, "rnnbook scan", "rnnbook fused")
+        rows.append({"size": label, "batch": size[0], "time": size[1], "input": size[2], "hidden": size[3],
+                     "models": 3, "ms": ms, "scan_over_fused": gain})  # fmt: skip
+        print(f"3 models vmapped, {label}: scan {ms['rnnbook scan']:.1f} ms, fused {ms['rnnbook fused']:.1f} ms, "
+              f"scan/fused {gain['median']:.2f} [{gain['q25']:.2f}, {gain['q75']:.2f}]", flush=True)  # fmt: skip
+    return rows

@@ -63,17 +63,6 @@ def ours_scan(batch, steps, n_in, hidden):
     return ours_layer(batch, steps, n_in, hidden, fused=False)
 
 
-def ours_models(batch, steps, n_in, hidden, fused=True, models=3):
-    """``models`` layers at once, ``jax.vmap`` over their stacked weights and inputs, as ``train.fit_seeds``."""
-    make = lambda key: nnx.split(Recurrent("gru", n_in, hidden, fused=fused, rngs=nnx.Rngs(key)), nnx.Param, ...)
-    graph, _, rest = make(jax.random.key(0))
-    params = jax.vmap(lambda key: make(key)[1])(jax.random.split(jax.random.key(0), models))
-    xs = jax.random.normal(jax.random.key(1), (models, batch, steps, n_in))
-    loss = lambda p, x: jnp.sum(nnx.merge(graph, p, rest)(x)[1] ** 2)
-    grad = jax.jit(jax.vmap(jax.grad(loss, argnums=(0, 1))))
-    return lambda: jax.block_until_ready(grad(params, xs))
-
-
 def flax_rnn(batch, steps, n_in, hidden):
     zero = lambda b, h: jnp.zeros((b, h))  # a zero state, as for the others
     return common.flax_layer(nnx.GRUCell, zero, batch, steps, n_in, hidden)
@@ -135,17 +124,8 @@ def child(quick: bool) -> None:
     sizes = {"main": MAIN} if quick else SIZES
     rows = measure(sizes, rounds, inner)
     # As the chapters train (train.fit_seeds): three models at once, vmapped, at the chapters' sizes.
-    vmapped = []
-    for label in [] if quick else ["adding problem", "lstm chapter table"]:
-        size = SIZES[label]
-        timed = common.interleaved(
-            {"rnnbook scan": ours_models(*size, fused=False), "rnnbook fused": ours_models(*size)}, rounds, inner
-        )
-        ms = {name: 1e3 * statistics.median(t) for name, t in timed["wall_s"].items()}
-        gain = common.ratio(timed, "rnnbook scan", "rnnbook fused")
-        vmapped.append({"size": label, "models": 3, "ms": ms, "scan_over_fused": gain})
-        print(f"3 models vmapped, {label}: scan {ms['rnnbook scan']:.1f} ms, fused {ms['rnnbook fused']:.1f} ms, "
-              f"scan/fused {gain['median']:.2f} [{gain['q25']:.2f}, {gain['q75']:.2f}]", flush=True)  # fmt: skip
+    labels = [] if quick else ["adding problem", "lstm chapter table"]
+    vmapped = common.vmapped_rows("gru", {label: SIZES[label] for label in labels}, rounds, inner)
     print(json.dumps({"setting": common.setting(), "torch_threads": torch.get_num_threads(), "rounds": rounds,
                       "inner": inner, "rows": rows, "vmapped": vmapped}))  # fmt: skip
 

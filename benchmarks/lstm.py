@@ -27,7 +27,9 @@ renders); every other thread count times the main size only. A
 at the main size (torch's oneDNN uses AMX or AVX512-BF16 where the CPU has them; the ISA is in the
 results): a ratio of its own, not mixed into the float32 ones. ``--quick --runs N`` times the
 main size in ``N`` fresh processes per thread count and keeps the spread of their medians: the
-verdict on the main size's targets, which one process's rounds cannot give on two threads.
+verdict on the main size's targets, which one process's rounds cannot give on two threads. The full
+run also times three models at once under ``jax.vmap``, as ``train.fit_seeds`` trains the chapters'
+seeds, at two of the chapters' sizes (``vmapped``: the scanned cell's path against the fused one).
 """
 
 from __future__ import annotations
@@ -214,6 +216,10 @@ def measure(sizes, rounds: int, inner: int) -> list[dict]:
     return rows
 
 
+# The sizes at which the chapters train LSTMs three seeds at a time (batch, time, input, hidden).
+VMAPPED = {"adding problem": (64, 100, 2, 32), "lstm chapter table": (32, 64, 32, 128)}
+
+
 def sizes_of(quick: bool) -> list[tuple[int, int, int, int]]:
     sizes = [(64, 100, 64, 256)]
     if not quick:
@@ -230,6 +236,8 @@ def child(quick: bool) -> None:
     torch.set_num_threads(threads)
     rounds, inner = (5, 3) if quick else (7, 3)
     rows = measure(sizes_of(quick), rounds, inner)
+    # As the chapters train (train.fit_seeds): three models at once, vmapped, at two of their sizes.
+    vmapped = [] if quick else common.vmapped_rows("lstm", VMAPPED, rounds, inner)
     batch, steps, n_in, hidden = sizes_of(True)[0]
     timed = common.interleaved({name: make(batch, steps, n_in, hidden) for name, make in BF16.items()}, rounds, inner)
     bf16 = {
@@ -246,7 +254,7 @@ def child(quick: bool) -> None:
         flush=True,
     )
     print(json.dumps({"setting": common.setting(), "torch_threads": torch.get_num_threads(), "rounds": rounds,
-                      "inner": inner, "rows": rows, "bf16": bf16}))  # fmt: skip
+                      "inner": inner, "rows": rows, "bf16": bf16, "vmapped": vmapped}))  # fmt: skip
 
 
 def main_size_runs(runs: int, thread_counts: list[int], out: pathlib.Path) -> None:

@@ -29,8 +29,10 @@ def test_interleaved_rotates_the_order_and_times_every_round():
     bench = common()
     calls = []
     contenders = {
-        "short": lambda: (calls.append("short"), time.sleep(0.002)),
-        "long": lambda: (calls.append("long"), time.sleep(0.006)),
+        # sleeps of 5 and 15 ms: long enough that a busy machine's scheduling delay (a fraction of a
+        # millisecond) does not move their ratio out of the bounds below (2 and 6 ms once did)
+        "short": lambda: (calls.append("short"), time.sleep(0.005)),
+        "long": lambda: (calls.append("long"), time.sleep(0.015)),
         "busy": lambda: (calls.append("busy"), sum(range(20_000))),
     }
     timed = bench.interleaved(contenders, rounds=6, inner=2)

@@ -354,6 +354,32 @@ def test_the_fused_gru_equals_the_scanned_cell_with_its_gradients(lengths):
     np.testing.assert_allclose(gru.gru_scan_fused(params, xs)[1], scan_cell(gru.GRU, params, xs, 0 * h0)[1], atol=1e-6)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_the_fused_layers_under_vmap_equal_the_scanned_cell(cell):
+    # As train.fit_seeds trains the chapters' seeds: jax.vmap over three models' weights and inputs. The
+    # forward loop's carried buffers then hold the models' axis first, as the backward loop's do; the
+    # outputs and every gradient must be those of the scanned cell, model by model, padding included.
+    init, fused = (lstm.init_lstm, lstm.lstm_scan_fused) if cell == "lstm" else (gru.init_gru, gru.gru_scan_fused)
+    spec = lstm.LSTM if cell == "lstm" else gru.GRU
+    params = jax.vmap(lambda k: init(k, 5, 7))(jax.random.split(jax.random.key(0), 3))
+    xs = jax.random.normal(jax.random.key(1), (3, 4, 11, 5))
+    lengths = jnp.array([11, 6, 1, 9])
+
+    def loss(run):
+        def value(p, x):
+            return jnp.sum(jnp.sin(run(p, x)[1]) * jnp.arange(11)[None, :, None])
+
+        return value
+
+    scanned = lambda p, x: scan_cell(spec, p, x, spec.initial_carry(4, 7, x.dtype), lengths)
+    ours = jax.jit(jax.vmap(jax.value_and_grad(loss(lambda p, x: fused(p, x, None, lengths)), argnums=(0, 1))))
+    (value, g) = ours(params, xs)
+    (value_ref, g_ref) = jax.vmap(jax.value_and_grad(loss(scanned), argnums=(0, 1)))(params, xs)
+    np.testing.assert_allclose(value, value_ref, rtol=1e-5)
+    for got, want in zip(jax.tree_util.tree_leaves(g), jax.tree_util.tree_leaves(g_ref), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize(
     "call,match",
     [

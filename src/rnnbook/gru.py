@@ -158,18 +158,23 @@ def _one_product(params: Params) -> tuple[Array, Array]:
 
 
 def _gru_forward(W, b, xs_t, valid, h0):
-    """The forward scan, time-major: outputs and final state, and per step ``z = [x, h] @ W + b``."""
+    """The forward loop, time-major: outputs and final state, and per step ``z = [x, h] @ W + b``,
+    written into buffers the loop carries (as the LSTM's, :func:`rnnbook.lstm._fused_forward` says why)."""
     H = h0.shape[-1]
+    T, B = xs_t.shape[:2]
+    put = jax.lax.dynamic_update_index_in_dim
 
-    def step(h, inp):
-        x, ok = inp
-        z = jnp.concatenate([x, h], axis=-1) @ W + b
+    def body(t, carry):
+        h, hs, zs = carry
+        ok = valid[t]
+        z = jnp.concatenate([xs_t[t], h], axis=-1) @ W + b
         r, g = jax.nn.sigmoid(z[:, :H]), jax.nn.sigmoid(z[:, H : 2 * H])  # reset and update gates
         n = jnp.tanh(z[:, 3 * H :] + r * z[:, 2 * H : 3 * H])
         h_new = (1 - g) * n + g * h
-        return jnp.where(ok > 0, h_new, h), (h_new * ok, z)
+        return jnp.where(ok > 0, h_new, h), put(hs, h_new * ok, t, 0), put(zs, z, t, 0)
 
-    h_last, (hs, zs) = jax.lax.scan(step, h0, (xs_t, valid))
+    buffers = [jnp.zeros((T, B, n), h0.dtype) for n in (H, 4 * H)]
+    h_last, hs, zs = jax.lax.fori_loop(0, T, body, (h0, *buffers))
     return (hs, h_last), (hs, zs)
 
 

@@ -296,20 +296,31 @@ def _gates_of(z: Array, H: int) -> tuple[Array, Array, Array, Array]:
 
 
 def _fused_forward(W, b, xs_t, valid, h0, c0):
-    """The forward scan, time-major: outputs, final carry, and per step the cell state and ``z``."""
-    H = h0.shape[-1]
+    """The forward loop, time-major: outputs, final carry, and per step the cell state and ``z``.
 
-    def step(carry, inp):
-        h, c = carry
-        x, ok = inp
-        z = jnp.concatenate([x, h], axis=-1) @ W + b
+    Each step writes its ``h``, ``c`` and ``z`` into buffers the loop carries (``fori_loop`` and
+    ``dynamic_update_index_in_dim``), the form of the backward loop, rather than as ``lax.scan``'s
+    stacked outputs: the same operations and numbers (tested), but under ``jax.vmap`` (``fit_seeds``)
+    a loop's carried buffers keep the models' axis first where a scan's stacked outputs put it second,
+    and the backward loop, which carries ``z``'s buffer, then had to transpose it (the Performance
+    appendix, "Three models at once")."""
+    H = h0.shape[-1]
+    T, B = xs_t.shape[:2]
+    put = jax.lax.dynamic_update_index_in_dim
+
+    def body(t, carry):
+        h, c, hs, cs, zs = carry
+        ok = valid[t]
+        z = jnp.concatenate([xs_t[t], h], axis=-1) @ W + b
         i, f, g, o = _gates_of(z, H)
         c_new = f * c + i * g
         h_new = o * jnp.tanh(c_new)
         keep = ok > 0
-        return (jnp.where(keep, h_new, h), jnp.where(keep, c_new, c)), (h_new * ok, c_new, z)
+        h, c = jnp.where(keep, h_new, h), jnp.where(keep, c_new, c)
+        return h, c, put(hs, h_new * ok, t, 0), put(cs, c_new, t, 0), put(zs, z, t, 0)
 
-    (h_last, c_last), (hs, cs, zs) = jax.lax.scan(step, (h0, c0), (xs_t, valid))
+    buffers = [jnp.zeros((T, B, n), h0.dtype) for n in (H, H, 4 * H)]
+    h_last, c_last, hs, cs, zs = jax.lax.fori_loop(0, T, body, (h0, c0, *buffers))
     return (hs, h_last, c_last), (hs, cs, zs)
 
 
