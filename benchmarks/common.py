@@ -234,6 +234,22 @@ def flax_layer(make_cell, zero, batch: int, steps: int, n_in: int, hidden: int):
     return lambda: jax.block_until_ready(grad(params, xs))
 
 
+def one_layer(cell: str, batch: int, steps: int, n_in: int, hidden: int, fused: bool = True):
+    """One ``Recurrent(cell, ...)`` layer, jitted: forward and backward of sum(outputs ** 2) with respect to
+    the weights and the input, from a zero state (the fused path, or the scanned cell with ``fused=False``)."""
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+
+    from rnnbook.layers import Recurrent
+
+    layer = Recurrent(cell, n_in, hidden, fused=fused, rngs=nnx.Rngs(0))
+    graph, params, rest = nnx.split(layer, nnx.Param, ...)
+    xs = jax.random.normal(jax.random.key(1), (batch, steps, n_in))
+    grad = jax.jit(jax.grad(lambda p, x: jnp.sum(nnx.merge(graph, p, rest)(x)[1] ** 2), argnums=(0, 1)))
+    return lambda: jax.block_until_ready(grad(params, xs))
+
+
 def vmapped_layer(cell: str, batch: int, steps: int, n_in: int, hidden: int, fused: bool = True, models: int = 3):
     """``models`` layers ``Recurrent(cell, ...)`` at once, ``jax.vmap`` over their stacked weights and
     inputs, as ``train.fit_seeds`` trains the chapters' seeds: forward and backward of sum(outputs ** 2)."""

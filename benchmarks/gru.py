@@ -33,11 +33,8 @@ import common
 
 common.pin_from_environment()  # a child process of --threads: held to its cores before JAX and torch start
 
-import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 from flax import nnx  # noqa: E402
-
-from rnnbook.layers import Recurrent  # noqa: E402
 
 RESULTS = common.RESULTS
 MAIN = (64, 100, 64, 256)  # batch, time, input, hidden
@@ -52,11 +49,7 @@ SIZES = {
 
 
 def ours_layer(batch, steps, n_in, hidden, fused=True):
-    layer = Recurrent("gru", n_in, hidden, fused=fused, rngs=nnx.Rngs(0))
-    graph, params, rest = nnx.split(layer, nnx.Param, ...)
-    xs = jax.random.normal(jax.random.key(1), (batch, steps, n_in))
-    grad = jax.jit(jax.grad(lambda p, x: jnp.sum(nnx.merge(graph, p, rest)(x)[1] ** 2), argnums=(0, 1)))
-    return lambda: jax.block_until_ready(grad(params, xs))
+    return common.one_layer("gru", batch, steps, n_in, hidden, fused)
 
 
 def ours_scan(batch, steps, n_in, hidden):

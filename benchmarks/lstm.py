@@ -70,11 +70,7 @@ def median_time(fn, repeats: int, inner: int) -> float:
 
 
 def ours_layer(batch, steps, n_in, hidden, fused=True):
-    layer = Recurrent("lstm", n_in, hidden, fused=fused, rngs=nnx.Rngs(0))
-    graph, params, rest = nnx.split(layer, nnx.Param, ...)
-    xs = jax.random.normal(jax.random.key(1), (batch, steps, n_in))
-    grad = jax.jit(jax.grad(lambda p, x: jnp.sum(nnx.merge(graph, p, rest)(x)[1] ** 2), argnums=(0, 1)))
-    return lambda: jax.block_until_ready(grad(params, xs))
+    return common.one_layer("lstm", batch, steps, n_in, hidden, fused)
 
 
 def ours_scan(batch, steps, n_in, hidden):
