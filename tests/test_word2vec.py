@@ -292,6 +292,22 @@ def test_train_sgd_learns_a_planted_structure(kind, shared):
     np.testing.assert_array_equal(again["in"], params["in"])  # a key fixes the run
 
 
+def test_train_sgd_compiles_one_program_per_setting():
+    """A second run with the same settings (another seed, another number of steps) compiles nothing:
+    the program is kept per setting (_sgd_program), where a closure compiled per call cost up to a
+    second of every run; another setting gets a program of its own."""
+    ids, keep, noise = planted_corpus()
+    settings = dict(dim=8, window=2, batch=64, steps_per_call=100, progress=False)
+    w2v._sgd_program.cache_clear()
+    w2v.train_sgd(jax.random.key(0), ids, keep, noise, steps=150, **settings)
+    program = w2v._sgd_program("skip-gram", 21, 8, 64, 2, 5, None, 100)  # the one just used: a cache hit
+    assert program._cache_size() == 1
+    w2v.train_sgd(jax.random.key(1), ids, keep, noise, steps=300, alpha=0.05, **settings)
+    assert program._cache_size() == 1 and w2v._sgd_program.cache_info().currsize == 1
+    w2v.train_sgd(jax.random.key(1), ids, keep, noise, steps=100, shared_negatives=4, **settings)
+    assert w2v._sgd_program.cache_info().currsize == 2
+
+
 def test_merge_adds_every_workers_change_to_the_table():
     base = jnp.asarray(np.random.default_rng(0).normal(size=(6, 3)), jnp.float32)
     a, b = base.at[1].add(1.0).at[4].add(-2.0), base.at[1].add(0.5).at[2].add(3.0)

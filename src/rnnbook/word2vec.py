@@ -486,6 +486,48 @@ def noise_table(noise: ArrayLike, size: int = 2**20) -> Array:
     return jnp.asarray(np.minimum(table, len(p) - 1), jnp.int32)
 
 
+@jax.jit
+def _call_seeds(key: Key, first: Array) -> Array:
+    """Two uint32 seeds for the :func:`train_sgd` call that starts at step ``first``: the first for its
+    subsample of the text, the second for its steps' random words. One small program, compiled once
+    per process, where drawing them with ``jax.random`` outside ``jit`` compiled three."""
+    return jax.random.bits(jax.random.fold_in(key, first), (2,), jnp.uint32)
+
+
+@functools.lru_cache(maxsize=16)
+def _sgd_program(kind: str, V: int, dim: int, batch: int, window: int, negatives: int, shared: int | None, calls: int):
+    """The compiled program of one :func:`train_sgd` call: ``calls`` steps in one ``lax.scan``, the table
+    donated (updated in place), compiled on the CPU without XLA's YNNPACK fusions
+    (:func:`rnnbook._xla.program_options`). ``run(table, seeds, first, corpus, n, table_of_noise, alpha,
+    rate, steps) -> (table, losses [calls])``: steps ``first .. first + calls - 1`` of ``steps`` (their
+    random words from ``seeds[1]``, :func:`_call_seeds`), the learning rate ``alpha - rate * step`` (0
+    past ``steps``). One program per setting, kept
+    for the process: a second training run with the same settings (another seed, more steps, another
+    text) compiles nothing, where a closure compiled per call cost 0.3-0.9 s of every run."""
+    per_step = _bits_per_step(kind, batch, negatives, shared)
+
+    def sample(bits, corpus, n):
+        """``batch`` examples from the first ``n`` words of ``corpus`` (the subsampled text), weight 1 each."""
+        return _draw_examples(kind, bits, corpus, n, window)
+
+    def run(table, seeds, first, corpus, n, table_of_noise, alpha, rate, steps):
+        # The call's seed from jax.random (_call_seeds); every random word a step reads is a hash of it and
+        # the word's index (_random_words), computed where it is used.
+        seed = seeds[1]
+        step = _sgd_step(kind, V, dim, batch, sample, negatives, shared, table_of_noise)
+
+        def body(table, t):
+            a = alpha - (first + t) * rate
+            a = jnp.where(first + t < steps, a, 0.0)  # steps past `steps` (the last call's rest) change nothing
+            bits = _random_words(seed, t * per_step + jnp.arange(per_step))
+            return step(table, bits, a, corpus, n)
+
+        return jax.lax.scan(body, table, jnp.arange(calls))
+
+    # XLA's YNNPACK fusions off for this program (rnnbook._xla.program_options says why; None elsewhere)
+    return jax.jit(run, donate_argnums=0, compiler_options=_xla.program_options("word2vec"))
+
+
 def train_sgd(
     key: Key,
     ids: ArrayLike,
@@ -521,8 +563,10 @@ def train_sgd(
     numbers every step. ``alpha`` falls linearly to ``min_alpha`` over the ``steps``, as in gensim.
     ``steps_per_call`` steps run in one ``lax.scan`` inside one ``jit`` whose table is donated
     (updated in place), compiled on the CPU without XLA's YNNPACK fusions
-    (:func:`rnnbook._xla.program_options`); ``steps_per_call`` is 1000 by default, 250 with
-    several workers.
+    (:func:`rnnbook._xla.program_options`) and kept for the process (:func:`_sgd_program`: a second
+    run with the same settings compiles nothing); ``steps_per_call`` is 1000 by default, 250 with
+    several workers. Calls are dispatched one round ahead: while a round runs, the host reads the
+    losses of the one before and draws the subsampled text of the next.
 
     ``workers``: with ``W > 1``, ``W`` calls run at the same time, each in a thread of its own on a
     copy of the table (XLA runs programs called from different threads in parallel, where one
@@ -560,21 +604,22 @@ def train_sgd(
     _check_sampler(key, ids, batch, window, keep, noise, negatives)
     V = keep.shape[0]
 
-    def sample(bits, corpus, n):
-        """``batch`` examples from the first ``n`` words of ``corpus`` (the subsampled text), weight 1 each."""
-        return _draw_examples(kind, bits, corpus, n, window)
-
-    step = _sgd_step(kind, V, dim, batch, sample, negatives, shared_negatives, noise_table(noise))
-    keep_token = keep[ids] * (ids > 0)  # <UNK> is dropped, as out-of-vocabulary words are in gensim
-
     per_step = _bits_per_step(kind, batch, negatives, shared_negatives)
     if steps_per_call * per_step >= 2**31:  # the counters of a call's random words are int32
         raise ValueError(
             f"`steps_per_call` ({steps_per_call}) times the {per_step} random words a step reads must be below "
             f"2**31: lower `steps_per_call`"
         )
+    run = _sgd_program(kind, V, dim, batch, window, negatives, shared_negatives, steps_per_call)
+    # the learning rate falls by (alpha - min_alpha) / steps a step (the quotient in float32: the numbers of
+    # a program that held alpha, min_alpha and steps as constants, which XLA folded into this one)
+    schedule = (jnp.float32(alpha), jnp.float32(np.float32(alpha - min_alpha) / np.float32(steps)), jnp.int32(steps))
+    table_of_noise = noise_table(noise)
 
-    ids_host, keep_host = np.asarray(ids), np.asarray(keep_token)
+    ids_host = np.asarray(ids)
+    # each word's keep probability, on the host (no program to compile); <UNK> is dropped, as
+    # out-of-vocabulary words are in gensim
+    keep_host = np.asarray(keep)[ids_host] * (ids_host > 0)
     index = np.arange(len(ids_host), dtype=np.uint32)
 
     def subsample(first):
@@ -583,28 +628,13 @@ def train_sgd(
         # them. Its uniform numbers are hashes (_random_words) of the word's index and a seed from
         # jax.random, computed with NumPy: the same words as in a jitted program, without compiling
         # one (a third of a second, for 10 ms of work every 1000 steps).
-        seed = np.uint32(jax.random.bits(jax.random.fold_in(k_train, first), (2,), jnp.uint32)[0])
+        seed = np.asarray(_call_seeds(k_train, first))[0]
         u = (_random_words(seed, index, np) >> 8).astype(np.float32) * np.float32(2.0**-24)
         kept = ids_host[u < keep_host]
         corpus = np.zeros_like(ids_host)
         corpus[: len(kept)] = kept
         return jnp.asarray(corpus), jnp.int32(len(kept))
 
-    def run(table, key, first, corpus, n):
-        # The call's seed from jax.random; every random word a step reads is a hash of it and the word's
-        # index (_random_words), computed where it is used.
-        seed = jax.random.bits(jax.random.fold_in(key, first), (2,), jnp.uint32)[1]
-
-        def body(table, t):
-            a = alpha - (alpha - min_alpha) * (first + t) / steps
-            a = jnp.where(first + t < steps, a, 0.0)  # steps past `steps` (the last call's rest) change nothing
-            bits = _random_words(seed, t * per_step + jnp.arange(per_step))
-            return step(table, bits, a, corpus, n)
-
-        return jax.lax.scan(body, table, jnp.arange(steps_per_call))
-
-    # XLA's YNNPACK fusions off for this program (rnnbook._xla.program_options says why; None elsewhere)
-    run = jax.jit(run, donate_argnums=0, compiler_options=_xla.program_options("word2vec"))
     k_init, k_train = jax.random.split(key)
     p = init_word2vec(k_init, V, dim)
     table = jnp.concatenate([p["in"], p["out"]])
@@ -613,27 +643,44 @@ def train_sgd(
     rounds = -(-calls // workers)
     bar = show_progress(range(rounds), desc or f"{kind}, sparse SGD", rounds) if progress else range(rounds)
     pool = concurrent.futures.ThreadPoolExecutor(workers) if workers > 1 else None
+
+    def period(call):  # the _RESAMPLE steps (their subsampled text) that a call starts in
+        return call * steps_per_call // _RESAMPLE * _RESAMPLE
+
+    def read(dispatched):  # the mean loss of each call of a round: waits for that round to finish
+        for call, losses in dispatched:
+            done = min(steps, (call + 1) * steps_per_call)
+            history.step.append(done)
+            history.loss.append(float(jnp.mean(losses[: done - call * steps_per_call])))
+
     try:
-        texts = {}  # the subsampled text of each _RESAMPLE steps that a call of this round starts in
+        texts, previous = {}, []
         for r in bar:
             mine = range(r * workers, min(calls, (r + 1) * workers))  # the calls of this round, one per worker
-            periods = [call * steps_per_call // _RESAMPLE * _RESAMPLE for call in mine]
-            texts = {q: texts.get(q) or subsample(q) for q in periods}
+            texts = {q: texts[q] if q in texts else subsample(q) for q in {period(call) for call in mine}}
             if pool is None:
-                table, losses = run(table, k_train, r * steps_per_call, *texts[periods[0]])
+                first = mine[0] * steps_per_call
+                table, losses = run(table, _call_seeds(k_train, first), first, *texts[period(mine[0])],
+                                    table_of_noise, *schedule)  # fmt: skip
                 results = [(table, losses)]
             else:
                 # Each worker runs its call on a copy of the table, in a thread of its own (XLA runs programs
                 # called from different threads at the same time); then every worker's change is added in.
-                def work(i):
-                    return run(jnp.copy(table), k_train, mine[i] * steps_per_call, *texts[periods[i]])
+                def work(call):
+                    first = call * steps_per_call
+                    return run(jnp.copy(table), _call_seeds(k_train, first), first, *texts[period(call)],
+                               table_of_noise, *schedule)  # fmt: skip
 
-                results = list(pool.map(work, range(len(mine))))
+                results = list(pool.map(work, mine))
                 table = _merge(table, *(t for t, _ in results))
-            for call, (_, losses) in zip(mine, results):
-                done = min(steps, (call + 1) * steps_per_call)
-                history.step.append(done)
-                history.loss.append(float(jnp.mean(losses[: done - call * steps_per_call])))
+            # JAX returns before the round is computed: the previous round's losses are read now (this round
+            # runs meanwhile), and the text the next round starts in is drawn now, not while the cores wait.
+            read(previous)
+            previous = [(call, losses) for call, (_, losses) in zip(mine, results)]
+            following = period(mine[-1] + 1)
+            if mine[-1] + 1 < calls and following not in texts:
+                texts[following] = subsample(following)
+        read(previous)
     finally:
         if pool is not None:
             pool.shutdown()
