@@ -234,6 +234,48 @@ def test_fit_seeds_one_by_one_equals_the_vmapped_run():
     np.testing.assert_allclose(np.stack(loop_hist.scores), np.stack(stacked_hist.scores), rtol=1e-4)
 
 
+def test_fit_seeds_map_equals_the_vmapped_run():
+    """``parallel="map"`` (the models one after another inside one program, each model's forward and
+    backward pass back to back) gives the vmapped run's models and history: on a fused LSTM layer (whose
+    backward pass is its own, jax.custom_vjp) with integer lengths in the batch (no gradient for them)."""
+    from rnnbook.layers import Recurrent
+
+    class Tagger(nnx.Module):
+        def __init__(self, rngs):
+            self.rnn = Recurrent("lstm", 2, 8, rngs=rngs)
+            self.out = nnx.Linear(8, 1, rngs=rngs)
+
+        def __call__(self, x, lengths):
+            return self.out(self.rnn(x, lengths=lengths)[1])
+
+    def batches(k):
+        x = jax.random.normal(k, (8, 6, 2))
+        return x, jnp.cumsum(x[..., :1], axis=1), jax.random.randint(k, (8,), 1, 7)
+
+    loss = lambda m, b: jnp.mean((m(b[0], b[2]) - b[1]) ** 2)
+    check = batches(jax.random.key(9))
+    options = dict(key=jax.random.key(0), epochs=2, steps_per_epoch=10, learning_rate=1e-2, clip_norm=0.5)
+    options.update(evaluate=lambda m: loss(m, check), progress=False)
+    keys = jax.random.split(jax.random.key(3), 3)
+    make = lambda key: Tagger(nnx.Rngs(key))
+    stacked, stacked_hist = train.fit_seeds(make, keys, loss, batches, parallel=True, **options)
+    mapped, mapped_hist = train.fit_seeds(make, keys, loss, batches, parallel="map", **options)
+    for a, b in zip(stacked, mapped):
+        for x, y in zip(jax.tree.leaves(nnx.state(a, nnx.Param)), jax.tree.leaves(nnx.state(b, nnx.Param))):
+            np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)
+    assert mapped_hist.step == stacked_hist.step == [10, 20]
+    np.testing.assert_allclose(mapped_hist.train_loss, stacked_hist.train_loss, rtol=1e-4)
+    np.testing.assert_allclose(np.stack(mapped_hist.scores), np.stack(stacked_hist.scores), rtol=1e-4)
+    assert len({round(float(s), 6) for s in mapped_hist.scores[-1]}) == 3  # three different models
+
+
+def test_fit_seeds_rejects_an_unknown_parallel_mode():
+    make = lambda key: {"w": jnp.zeros(2)}
+    with pytest.raises(ValueError, match="`parallel` must be True, False or 'map'"):
+        train.fit_seeds(make, jax.random.split(jax.random.key(0), 2), mse_params, lambda k: linear_problem(),
+                        key=jax.random.key(1), epochs=1, parallel="vmap")  # fmt: skip
+
+
 def test_fit_seeds_draws_each_models_batches_from_its_own_key():
     # A pytree model whose loss is the batch itself: each model sees a different stream of batches.
     seen = lambda p, batch: jnp.sum(p["w"] * batch)
@@ -284,7 +326,8 @@ def test_fit_compiles_once_for_repeated_runs_and_never_bakes_in_the_state():
     assert not np.allclose(second.linear.kernel[...], first.linear.kernel[...])
 
 
-def test_fit_seeds_gives_each_model_exactly_its_own_gradient():
+@pytest.mark.parametrize("parallel", [True, "map"])
+def test_fit_seeds_gives_each_model_exactly_its_own_gradient(parallel):
     # Plain SGD shows the scale of the gradient (Adam and clipping would hide a factor): one step of
     # fit_seeds moves each model by learning rate x its own gradient.
     batch = linear_problem()
@@ -300,6 +343,7 @@ def test_fit_seeds_gives_each_model_exactly_its_own_gradient():
         steps_per_epoch=1,
         optimizer=optax.sgd(0.1),
         progress=False,
+        parallel=parallel,
     )
     for key, model in zip(keys, models):
         p = make(key)

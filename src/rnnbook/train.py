@@ -388,7 +388,7 @@ def fit_seeds(
     target_score: float | None = None,
     progress: bool = True,
     desc: str = "training",
-    parallel: bool = True,
+    parallel: bool | str = True,
 ) -> tuple[list, History]:
     """Train one model per key of ``keys``; return ``(trained models, History)`` over all of them.
 
@@ -413,13 +413,23 @@ def fit_seeds(
       other than ``nnx.Param``, counters or a dropout stream: the first model's). ``False`` trains
       them one after the other, each by :func:`fit`, each compiled on its own. The two give the
       same models up to float rounding. Measured on 2 CPU cores (``python benchmarks/seeds.py``),
-      a step of three models of the book's sizes costs about three times one model's either way
-      (2.5 to 4.8 times vmapped, 2.6 to 3.7 times as a loop, in runs on a shared machine), but the
-      loop compiles once per model: in the chapters, whose runs are short, the vmapped program was
+      a step of three models of the book's sizes costs about three times one model's in every mode
+      (2.6 to 4.0 times vmapped, 2.8 to 4.0 times as a loop, 2.3 to 3.5 times with ``"map"``, in
+      runs on a shared machine, whose ratios move from run to run), but the loop compiles once per
+      model: in the chapters, whose runs are short, the vmapped program was
       the faster end to end (as a loop, the Vanishing Gradient chapter's adding problem took about
       1.3 times as long, its short tanh-RNN runs twice). On a GPU, with room for the stacked models,
-      vmap should gain more (not measured here).
+      vmap should gain more (not measured here). ``"map"`` is one program as with ``True``, the
+      models one after another inside it (``lax.map`` of each model's ``value_and_grad``,
+      :func:`_mapped_loss`): each model's backward pass follows its own forward pass, while that
+      model's intermediate arrays are still in the cache, and its products are plain matrix products
+      where ``vmap`` makes them batched ones; the same models as ``True`` up to float rounding
+      (tested). The gradient of three fused LSTMs or GRUs ran 1.2 to 1.5 times faster so than
+      vmapped, a tanh RNN's as fast (interleaved in one process; the Performance appendix, "One model
+      after another"); whether it shortens whole chapters is not measured yet, so they use ``True``.
     """
+    if not (isinstance(parallel, bool) or parallel == "map"):
+        raise ValueError(f"`parallel` must be True, False or 'map', got {parallel!r}")
     if not callable(make):
         raise TypeError(f"`make` must be a function of a PRNG key that builds a model, got {type(make).__name__}")
     check_key(keys, "keys")
@@ -465,11 +475,7 @@ def fit_seeds(
         )
     params = jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *parts)
 
-    def summed_loss(params, batches):
-        # The value is the mean over the models (what the progress bar and History show); the gradient
-        # is that of the sum, so that each model's parameters get exactly their own model's gradient.
-        losses = jax.vmap(lambda p, batch: loss_fn(merge(p), batch))(params, batches)
-        return jax.lax.stop_gradient(losses.mean()) + (losses.sum() - jax.lax.stop_gradient(losses.sum()))
+    summed_loss = _summed_loss(loss_fn, merge) if parallel != "map" else _mapped_loss(loss_fn, merge)
 
     tx = _optimizer(optimizer, learning_rate, clip_norm)
     per_model = optax.GradientTransformation(jax.vmap(tx.init), jax.vmap(tx.update))
@@ -489,6 +495,44 @@ def fit_seeds(
         desc=desc,
     )
     return [merge(jax.tree_util.tree_map(lambda a, i=i: a[i], params)) for i in range(n)], history
+
+
+def _summed_loss(loss_fn: Callable, merge: Callable) -> Callable:
+    """The loss of :func:`fit_seeds`'s stacked models, vmapped: its value is the mean over the models (what
+    the progress bar and History show), its gradient that of the sum, so that each model's parameters
+    get exactly their own model's gradient."""
+
+    def summed_loss(params, batches):
+        losses = jax.vmap(lambda p, batch: loss_fn(merge(p), batch))(params, batches)
+        return jax.lax.stop_gradient(losses.mean()) + (losses.sum() - jax.lax.stop_gradient(losses.sum()))
+
+    return summed_loss
+
+
+def _mapped_loss(loss_fn: Callable, merge: Callable) -> Callable:
+    """:func:`_summed_loss` with the models one after another inside the program (``parallel="map"``):
+    a ``jax.custom_vjp`` whose forward pass runs ``lax.map`` over the models of ``value_and_grad`` of
+    each one's loss, so that a model's backward pass follows its own forward pass while that model's
+    intermediate arrays are still in the cache, and whose backward pass hands each model its gradient
+    (times the cotangent of the mean). Differentiating a ``lax.map`` of the losses instead would run
+    every model's forward pass before any backward pass, the order ``vmap`` also has."""
+
+    def one(p, batch):
+        return loss_fn(merge(p), batch)
+
+    @jax.custom_vjp
+    def mapped_loss(params, batches):
+        return jax.lax.map(lambda a: one(*a), (params, batches)).mean()
+
+    def forward(params, batches):
+        losses, grads = jax.lax.map(lambda a: jax.value_and_grad(one)(*a), (params, batches))
+        return losses.mean(), grads
+
+    def backward(grads, g):
+        return jax.tree_util.tree_map(lambda d: g * d, grads), None  # None: no gradient for the batches
+
+    mapped_loss.defvjp(forward, backward)
+    return mapped_loss
 
 
 _NTH_BATCH: dict = {}
