@@ -30,27 +30,17 @@ from rnnbook import data, seq2seq, train
 from rnnbook.losses import mse
 from rnnbook.models import Regressor
 
+
+def adding(cell: str, units: int) -> tuple:
+    """The adding problem's regressor (T=100, batch 64): ``(make, loss, batch)``."""
+    return (lambda k: Regressor(cell, 2, units, rngs=nnx.Rngs(k)), mse, lambda k: data.adding_problem(k, 64, 100))
+
+
 MODELS = {
-    "adding LSTM (T=100, batch 64, 32 units)": (
-        lambda k: Regressor("lstm", 2, 32, rngs=nnx.Rngs(k)),
-        mse,
-        lambda k: data.adding_problem(k, 64, 100),
-    ),
-    "adding tanh RNN (T=100, batch 64, 32 units)": (
-        lambda k: Regressor("rnn", 2, 32, rngs=nnx.Rngs(k)),
-        mse,
-        lambda k: data.adding_problem(k, 64, 100),
-    ),
-    "adding LSTM (T=100, batch 64, 128 units)": (
-        lambda k: Regressor("lstm", 2, 128, rngs=nnx.Rngs(k)),
-        mse,
-        lambda k: data.adding_problem(k, 64, 100),
-    ),
-    "adding GRU (T=100, batch 64, 128 units)": (
-        lambda k: Regressor("gru", 2, 128, rngs=nnx.Rngs(k)),
-        mse,
-        lambda k: data.adding_problem(k, 64, 100),
-    ),
+    "adding LSTM (T=100, batch 64, 32 units)": adding("lstm", 32),
+    "adding tanh RNN (T=100, batch 64, 32 units)": adding("rnn", 32),
+    "adding LSTM (T=100, batch 64, 128 units)": adding("lstm", 128),
+    "adding GRU (T=100, batch 64, 128 units)": adding("gru", 128),
     "copy seq2seq LSTM (2-24 symbols, batch 64, 64 units)": (
         lambda k: seq2seq.Seq2Seq(14, 14, embed=16, hidden=64, cell="lstm", rngs=nnx.Rngs(k)),
         seq2seq.loss_fn,
