@@ -501,9 +501,9 @@ def _sgd_program(kind: str, V: int, dim: int, batch: int, window: int, negatives
     (:func:`rnnbook._xla.program_options`). ``run(table, seeds, first, corpus, n, table_of_noise, alpha,
     rate, steps) -> (table, losses [calls])``: steps ``first .. first + calls - 1`` of ``steps`` (their
     random words from ``seeds[1]``, :func:`_call_seeds`), the learning rate ``alpha - rate * step`` (0
-    past ``steps``). One program per setting, kept
-    for the process: a second training run with the same settings (another seed, more steps, another
-    text) compiles nothing, where a closure compiled per call cost 0.3-0.9 s of every run."""
+    past ``steps``). One program per setting, kept for the process: a second training run with the
+    same settings (another seed, more steps, another text of the same length) compiles nothing, where
+    a closure compiled per call cost 0.3-0.9 s of every run."""
     per_step = _bits_per_step(kind, batch, negatives, shared)
 
     def sample(bits, corpus, n):
