@@ -299,7 +299,7 @@ def _fused_forward(W, b, xs_t, valid, h0, c0):
     """The forward loop, time-major: outputs, final carry, and per step the cell state, ``z`` and the
     product's input ``[x_t, h_{t-1}]``.
 
-    Each step writes its ``h``, ``c`` and ``z`` into buffers the loop carries (``fori_loop`` and
+    Each step writes its ``h``, ``c``, ``z`` and product input into buffers the loop carries (``fori_loop`` and
     ``dynamic_update_index_in_dim``), the form of the backward loop, rather than as ``lax.scan``'s
     stacked outputs: the same operations and numbers (tested), but under ``jax.vmap`` (``fit_seeds``)
     a loop's carried buffers keep the models' axis first where a scan's stacked outputs put it second,
